@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+// SwiftVMM: a KVM-backed virtual machine monitor. No package dependencies:
+// see README.md, "Dependencies", for why.
+import PackageDescription
+
+let package = Package(
+    name: "SwiftVMM",
+    products: [
+        .executable(name: "swiftvmm", targets: ["swiftvmm"]),
+    ],
+    targets: [
+        // The only C: <linux/kvm.h> and ioctl shims.
+        .target(name: "CKVM"),
+        // Typed Swift face of /dev/kvm. No device logic.
+        .target(name: "KVM", dependencies: ["CKVM"]),
+        // Bounds-checked guest memory, port/MMIO buses, the IRQ line protocol.
+        .target(name: "Memory", dependencies: []),
+        // Device models: pure state machines, no KVM.
+        .target(name: "Devices", dependencies: ["Memory"]),
+        // Firmware loading and the CPU reset state.
+        .target(name: "Boot", dependencies: ["Memory"]),
+        // Assembles KVM + memory + devices + vCPU threads.
+        .target(name: "Machine", dependencies: ["KVM", "Memory", "Devices", "Boot", "CKVM"]),
+        // QEMU-grammar command line -> MachineConfig.
+        .target(name: "CommandLineOptions", dependencies: ["Machine"]),
+        .executableTarget(name: "swiftvmm", dependencies: ["CommandLineOptions", "Machine"]),
+
+        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "Memory"]),
+        .testTarget(name: "BootTests", dependencies: ["Boot", "Memory"]),
+        .testTarget(name: "MachineTests", dependencies: ["Machine", "KVM", "Memory", "Devices"]),
+        .testTarget(name: "CommandLineOptionsTests", dependencies: ["CommandLineOptions", "Machine"]),
+        .testTarget(name: "IntegrationTests", dependencies: []),
+    ]
+)
