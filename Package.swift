@@ -11,6 +11,8 @@ let package = Package(
     targets: [
         // The only C: <linux/kvm.h> and ioctl shims.
         .target(name: "CKVM"),
+        // Headers only: epoll, eventfd, signalfd, prctl (not in Glibc's module).
+        .systemLibrary(name: "CLinuxHost"),
         // Typed Swift face of /dev/kvm. No device logic.
         .target(name: "KVM", dependencies: ["CKVM"]),
         // Bounds-checked guest memory, port/MMIO buses, the IRQ line protocol.
@@ -20,7 +22,7 @@ let package = Package(
         // Firmware loading and the CPU reset state.
         .target(name: "Boot", dependencies: ["Memory"]),
         // Assembles KVM + memory + devices + vCPU threads.
-        .target(name: "Machine", dependencies: ["KVM", "Memory", "Devices", "Boot", "CKVM"]),
+        .target(name: "Machine", dependencies: ["KVM", "Memory", "Devices", "Boot", "CKVM", "CLinuxHost"]),
         // QEMU-grammar command line -> MachineConfig.
         .target(name: "CommandLineOptions", dependencies: ["Machine"]),
         .executableTarget(name: "swiftvmm", dependencies: ["CommandLineOptions", "Machine"]),

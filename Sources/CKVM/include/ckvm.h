@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma clang assume_nonnull begin
+
 /// ioctl(2) with a pointer argument. Returns the result, or -errno.
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg);
 /// ioctl(2) with an integer argument. Returns the result, or -errno.
@@ -48,7 +50,14 @@ static inline uint8_t *ckvm_io_data(struct kvm_run *run) {
     return (uint8_t *)run + run->io.data_offset;
 }
 
+/// The data of a KVM_EXIT_MMIO exit (8 bytes inside kvm_run).
+static inline uint8_t *ckvm_mmio_data(struct kvm_run *run) {
+    return run->mmio.data;
+}
+
 /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC, vDSO: no syscall).
 uint64_t ckvm_monotonic_ns(void);
+
+#pragma clang assume_nonnull end
 
 #endif

@@ -1,0 +1,189 @@
+import Machine
+
+/// What the command line asks for.
+public enum Command: Equatable {
+    case run(MachineConfig)
+    case help
+    case version
+}
+
+/// QEMU's option grammar for the subset SwiftVMM supports: single-dash long
+/// options (`-m 512M`, `-device isa-debug-exit,iobase=0xf4`), with the
+/// double-dash spelling accepted too. swift-argument-parser does not model
+/// this grammar (repeated `-device`, `key=value` lists), hence our own.
+public struct CommandLineParser {
+    /// Options that take a value.
+    static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
+                                      "display", "name", "log-level"]
+    /// Options that are flags.
+    static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
+                                     "version", "exit-stats"]
+
+    public init() {}
+
+    public func parse(_ arguments: [String]) throws(CommandLineError) -> Command {
+        var config = MachineConfig()
+        var serials: [String] = []
+        var nodefaults = false
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            i += 1
+            guard arg.hasPrefix("-"), arg.count > 1 else {
+                throw CommandLineError("unexpected argument '\(arg)' (options start with '-'; see -help)")
+            }
+            let name = String(arg.hasPrefix("--") ? arg.dropFirst(2) : arg.dropFirst())
+            if CommandLineParser.flags.contains(name) {
+                switch name {
+                case "h", "help": return .help
+                case "version": return .version
+                case "no-reboot": config.noReboot = true
+                case "nodefaults": nodefaults = true
+                case "S": config.startPaused = true
+                case "exit-stats": config.exitStats = true
+                default: break  // -nographic, -enable-kvm: what we do anyway
+                }
+                continue
+            }
+            guard CommandLineParser.valued.contains(name) else {
+                throw CommandLineError("unknown option '\(arg)' (see -help)")
+            }
+            guard i < arguments.count else { throw CommandLineError("option '\(arg)' needs a value") }
+            let value = arguments[i]
+            i += 1
+            switch name {
+            case "m": config.ramSize = try memorySize(value)
+            case "smp": config.vcpuCount = try vcpuCount(value)
+            case "bios": config.firmwarePath = try path(value, option: arg)
+            case "kernel": config.kernelPath = try path(value, option: arg)
+            case "initrd": config.initrdPath = try path(value, option: arg)
+            case "append": config.kernelCommandLine = value
+            case "serial": serials.append(value)
+            case "device": try device(value, into: &config)
+            case "display":
+                guard value == "none" else { throw CommandLineError("-display '\(value)': only 'none' is supported") }
+            case "name":
+                let (first, options) = OptionValues.keyValueList(value)
+                config.name = options.first { $0.key == "guest" }?.value ?? first
+            case "log-level": config.logLevel = try logLevel(value)
+            default: break
+            }
+        }
+        if serials.count > 1 { throw CommandLineError("-serial: only one serial port (COM1) is supported") }
+        if let s = serials.first {
+            config.serial = try serial(s)
+        } else if nodefaults {
+            config.serial = .none
+        }
+        return .run(config)
+    }
+
+    func memorySize(_ value: String) throws(CommandLineError) -> UInt64 {
+        var text = value
+        if text.hasPrefix("size=") { text.removeFirst(5) }
+        if text.contains(",") { throw CommandLineError("-m '\(value)': only a size is supported (no slots/maxmem)") }
+        guard let bytes = OptionValues.size(text, defaultUnit: 1 << 20) else {
+            throw CommandLineError("-m '\(value)': not a size (examples: 512, 512M, 2G)")
+        }
+        guard bytes >= MachineConfig.minimumRAM else {
+            throw CommandLineError("-m '\(value)': too small; the minimum is \(MachineConfig.minimumRAM >> 20) MiB")
+        }
+        guard bytes <= MachineConfig.maximumRAM else {
+            throw CommandLineError("-m '\(value)': too large; the maximum is \(MachineConfig.maximumRAM >> 30) GiB")
+        }
+        guard bytes % 4096 == 0 else { throw CommandLineError("-m '\(value)': must be a multiple of 4 KiB") }
+        return bytes
+    }
+
+    func vcpuCount(_ value: String) throws(CommandLineError) -> Int {
+        let (first, options) = OptionValues.keyValueList(value)
+        var text = first
+        if first.hasPrefix("cpus=") { text = String(first.dropFirst(5)) }
+        if let bad = options.first(where: { $0.key != "cpus" }) {
+            throw CommandLineError("-smp '\(value)': '\(bad.key)' is not supported (give a CPU count)")
+        }
+        if let cpus = options.first(where: { $0.key == "cpus" }) { text = cpus.value }
+        guard let n = Int(text), n >= 1, n <= MachineConfig.maximumVCPUs else {
+            throw CommandLineError("-smp '\(value)': expected a CPU count from 1 to \(MachineConfig.maximumVCPUs)")
+        }
+        return n
+    }
+
+    func path(_ value: String, option: String) throws(CommandLineError) -> String {
+        guard !value.isEmpty else { throw CommandLineError("\(option): empty file name") }
+        return value
+    }
+
+    func serial(_ value: String) throws(CommandLineError) -> MachineConfig.SerialBackend {
+        switch value {
+        case "stdio", "mon:stdio": return .stdio
+        case "none", "null": return .none
+        default:
+            if value.hasPrefix("file:"), value.count > 5 { return .file(String(value.dropFirst(5))) }
+            throw CommandLineError("-serial '\(value)': supported are stdio, file:PATH, none")
+        }
+    }
+
+    func device(_ value: String, into config: inout MachineConfig) throws(CommandLineError) {
+        let (driver, options) = OptionValues.keyValueList(value)
+        switch driver {
+        case "isa-debug-exit":
+            var base = UInt64(0x501), size = UInt64(2)
+            for (key, v) in options {
+                guard let n = OptionValues.integer(v) else {
+                    throw CommandLineError("-device isa-debug-exit: '\(key)=\(v)' is not a number")
+                }
+                switch key {
+                case "iobase": base = n
+                case "iosize": size = n
+                default: throw CommandLineError("-device isa-debug-exit: unknown property '\(key)'")
+                }
+            }
+            guard size >= 1, base <= 0xFFFF, base + size <= 0x10000 else {
+                throw CommandLineError("-device isa-debug-exit: iobase/iosize must lie within ports 0-0xffff")
+            }
+            guard config.debugExit == nil else { throw CommandLineError("-device isa-debug-exit: given twice") }
+            config.debugExit = .init(base: UInt16(base), size: UInt16(size))
+        case "":
+            throw CommandLineError("-device: missing driver name")
+        default:
+            throw CommandLineError("-device '\(driver)': unknown device (supported: isa-debug-exit)")
+        }
+    }
+
+    func logLevel(_ value: String) throws(CommandLineError) -> MachineConfig.LogLevel {
+        guard let l = MachineConfig.LogLevel(rawValue: value) else {
+            throw CommandLineError("-log-level '\(value)': use error, warning, info or debug")
+        }
+        return l
+    }
+
+    public static let usage = """
+    usage: swiftvmm [options]
+
+    Machine:
+      -m SIZE              guest RAM (MiB, or with a K/M/G suffix; default 128M)
+      -smp N               number of vCPUs (default 1)
+      -bios FILE           flat firmware image; ends at 4 GiB, last 128 KiB also at 0xE0000
+      -kernel FILE         Linux kernel (not supported yet)
+      -initrd FILE         initial ramdisk (not supported yet)
+      -append STRING       kernel command line (not supported yet)
+      -no-reboot           exit instead of resetting when the guest resets
+      -S                   do not start the vCPUs (wait for a monitor)
+      -name NAME           a name for the VM
+    Devices:
+      -serial stdio|file:PATH|none   COM1 backend (default stdio; Ctrl-A x quits)
+      -device isa-debug-exit[,iobase=0x501][,iosize=2]
+                           guest write of v exits with status (v << 1) | 1
+      -nodefaults          no default devices (no serial unless -serial)
+      -nographic, -display none, -enable-kvm   accepted (always so)
+    SwiftVMM:
+      -exit-stats          print the VMM's own time per exit at the end
+      -log-level LEVEL     error, warning (default), info, debug
+      -h, -help            this text
+      -version             version
+
+    Exit status: 0 when the guest stops normally, (v << 1) | 1 from
+    isa-debug-exit, 1 for a bad command line or file, 2 when the VM fails.
+    """
+}

@@ -1,0 +1,149 @@
+import Devices
+import CLinuxHost
+import Glibc
+import Memory
+
+/// The main thread's loop: host input for the serial port, signals, stop and
+/// reset news from the vCPU threads (through an eventfd), and the periodic
+/// "can any vCPU ever wake?" check. Sleeps in epoll_wait; never spins.
+final class EventLoop {
+    private let parts: MachineParts
+    private let inputFD: Int32?
+    private let signalFD: Int32
+    private let kickAll: () -> Void
+    private let epollFD: Int32
+
+    /// Input taken from the host but not yet accepted by the UART (its FIFO
+    /// was full). Bounded: stdin is not read again until this drains.
+    private var pending: [UInt8] = []
+    private var inputWatched = false
+    private var escape = ConsoleEscape()
+
+    /// How long the VM may be quiet before the halt check runs.
+    static let idleCheckMilliseconds: Int32 = 300
+    static let inputRetryMilliseconds: Int32 = 5
+    static let readChunk = 64
+
+    init(parts: MachineParts, inputFD: Int32?, signalFD: Int32, kickAll: @escaping () -> Void) {
+        self.parts = parts
+        self.inputFD = inputFD
+        self.signalFD = signalFD
+        self.kickAll = kickAll
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        watch(parts.lifecycle.wakeFD)
+        if signalFD >= 0 { watch(signalFD) }
+        if let inputFD { inputWatched = watch(inputFD) }
+    }
+
+    deinit { close(epollFD) }
+
+    @discardableResult
+    private func watch(_ fd: Int32) -> Bool {
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.fd = fd
+        return epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) == 0
+    }
+
+    private func unwatch(_ fd: Int32) {
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+    }
+
+    func run() -> StopReason {
+        let lifecycle = parts.lifecycle
+        var seenReset = lifecycle.resetGeneration
+        var events = [epoll_event](repeating: epoll_event(), count: 4)
+        while true {
+            if let reason = lifecycle.stopReason {
+                kickAll()
+                return reason
+            }
+            let timeout = pending.isEmpty ? EventLoop.idleCheckMilliseconds : EventLoop.inputRetryMilliseconds
+            let n = epoll_wait(epollFD, &events, Int32(events.count), timeout)
+            if n < 0 && errno != EINTR {
+                return .failure("epoll_wait failed: \(errnoText(errno))")
+            }
+            for i in 0..<max(0, Int(n)) {
+                let fd = events[i].data.fd
+                if fd == lifecycle.wakeFD {
+                    var value: UInt64 = 0
+                    _ = read(fd, &value, 8)
+                    let generation = lifecycle.resetGeneration
+                    if generation != seenReset {
+                        seenReset = generation
+                        kickAll()  // every vCPU must load its reset state
+                    }
+                } else if fd == signalFD {
+                    var info = signalfd_siginfo()
+                    _ = read(fd, &info, MemoryLayout<signalfd_siginfo>.size)
+                    Log.writeLine("swiftvmm: terminating on signal \(info.ssi_signo)")
+                    lifecycle.requestStop(.userQuit)
+                } else if fd == inputFD {
+                    readInput(fd)
+                }
+            }
+            deliverPending()
+            if n == 0 && pending.isEmpty && lifecycle.runState == .running {
+                _ = lifecycle.beginHaltCheck()
+                kickAll()
+            }
+        }
+    }
+
+    private func readInput(_ fd: Int32) {
+        var chunk = [UInt8](repeating: 0, count: EventLoop.readChunk)
+        let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if got < 0 {
+            if errno == EINTR || errno == EAGAIN { return }
+            got == 0 ? () : Log.warning("serial input: \(errnoText(errno)); input closed")
+        }
+        if got <= 0 {
+            unwatch(fd)  // EOF: the guest keeps running without input
+            inputWatched = false
+            return
+        }
+        for b in chunk[0..<got] {
+            switch escape.feed(b) {
+            case .forward(let byte): pending.append(byte)
+            case .quit: parts.lifecycle.requestStop(.userQuit)
+            case .help: ConsoleEscape.helpText.utf8.forEach { FileDescriptorSink(fd: 1, ownsFD: false).write($0) }
+            case .none: break
+            }
+        }
+        if !pending.isEmpty && inputWatched {
+            unwatch(fd)  // back-pressure: read no more until the UART took this
+            inputWatched = false
+        }
+    }
+
+    private func deliverPending() {
+        guard !pending.isEmpty, let serial = parts.serial else {
+            if parts.serial == nil { pending.removeAll() }
+            return
+        }
+        let taken = pending.withUnsafeBytes { serial.receive($0) }
+        pending.removeFirst(taken)
+        if pending.isEmpty, let inputFD, !inputWatched {
+            inputWatched = watch(inputFD)
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP arrive as a readable signalfd, so the loop can
+/// restore the terminal and stop cleanly. Blocked before any vCPU thread is
+/// started, so every thread inherits the mask.
+final class SignalWatcher {
+    let fd: Int32
+
+    init() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGHUP)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        fd = signalfd(-1, &set, Int32(SFD_CLOEXEC))
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+}

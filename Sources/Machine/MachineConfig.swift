@@ -1,0 +1,48 @@
+/// Everything needed to build a machine, as the command line (or a test)
+/// describes it. Plain values, validated by the CLI parser and again by the
+/// builder where the host has a say (files, memory).
+public struct MachineConfig: Sendable, Equatable {
+    public enum SerialBackend: Sendable, Equatable {
+        case stdio
+        case file(String)
+        case none
+    }
+
+    public struct DebugExitConfig: Sendable, Equatable {
+        public var base: UInt16
+        public var size: UInt16
+        public init(base: UInt16, size: UInt16) {
+            self.base = base
+            self.size = size
+        }
+    }
+
+    /// Guest RAM in bytes (QEMU's default is 128 MiB).
+    public var ramSize: UInt64 = 128 << 20
+    public var vcpuCount: Int = 1
+    public var firmwarePath: String?
+    public var kernelPath: String?
+    public var initrdPath: String?
+    public var kernelCommandLine: String?
+    public var serial: SerialBackend = .stdio
+    public var debugExit: DebugExitConfig?
+    /// `-no-reboot`: a guest reset (triple fault) ends the VMM instead.
+    public var noReboot = false
+    /// `-S`: do not start the vCPUs until told to.
+    public var startPaused = false
+    public var name: String?
+    /// Count the VMM's own time per exit and print it at the end.
+    public var exitStats = false
+    public var kvmDevicePath = "/dev/kvm"
+    public var logLevel: LogLevel = .warning
+
+    public enum LogLevel: String, Sendable, Equatable {
+        case error, warning, info, debug
+    }
+
+    public init() {}
+
+    public static let minimumRAM: UInt64 = 2 << 20
+    public static let maximumRAM: UInt64 = 1 << 40
+    public static let maximumVCPUs = 255
+}

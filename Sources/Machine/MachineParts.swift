@@ -1,0 +1,55 @@
+import Boot
+import Devices
+import KVM
+import Memory
+
+/// What the vCPU threads and the event loop share: immutable after build.
+final class MachineParts: Sendable {
+    let config: MachineConfig
+    let lifecycle: Lifecycle
+    let memory: GuestMemory
+    let ports: PortIOBus
+    let mmio: MMIOBus
+    let firmware: FirmwareImage
+    let serial: Serial16550?
+    let vcpuCount: Int
+
+    init(config: MachineConfig, lifecycle: Lifecycle, memory: GuestMemory, ports: PortIOBus, mmio: MMIOBus,
+         firmware: FirmwareImage, serial: Serial16550?) {
+        self.config = config
+        self.lifecycle = lifecycle
+        self.memory = memory
+        self.ports = ports
+        self.mmio = mmio
+        self.firmware = firmware
+        self.serial = serial
+        self.vcpuCount = config.vcpuCount
+    }
+
+    /// A platform reset: devices to their reset state, the BIOS copy below
+    /// 1 MiB restored, then every vCPU told to reload its reset state.
+    func resetPlatform() {
+        serial?.reset()
+        do {
+            try firmware.installLowCopy(in: memory)
+        } catch {
+            lifecycle.requestStop(.failure("reset failed: \(error)"))
+            return
+        }
+        lifecycle.requestReset()
+    }
+}
+
+/// Devices' view of an irqchip input: KVM_IRQ_LINE on a GSI.
+struct KVMInterruptLine: InterruptLine {
+    let vm: VirtualMachine
+    let gsi: UInt32
+
+    func setLevel(_ high: Bool) {
+        do {
+            try vm.setIRQLine(gsi, level: high)
+        } catch {
+            Log.warning("IRQ \(gsi): \(error)")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import CLinuxHost
+import Glibc
+
+/// Starts a named POSIX thread running `body`. The vCPU loop needs a real
+/// thread of its own (it blocks in KVM_RUN), so no Dispatch or Task here.
+func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) throws(MachineError) -> pthread_t {
+    final class Box: @unchecked Sendable {
+        let body: @Sendable () -> Void
+        let name: String
+        init(_ body: @escaping @Sendable () -> Void, _ name: String) {
+            self.body = body
+            self.name = name
+        }
+    }
+    let box = Unmanaged.passRetained(Box(body, name)).toOpaque()
+    var thread = pthread_t()
+    let r = pthread_create(&thread, nil, { raw in
+        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+        _ = linux_host_set_thread_name(box.name)
+        box.body()
+        return nil
+    }, box)
+    if r != 0 {
+        Unmanaged<Box>.fromOpaque(box).release()
+        throw .host("cannot start thread \(name): \(errnoText(r))")
+    }
+    return thread
+}
+
+/// The signal used to kick a vCPU thread out of KVM_RUN.
+let kickSignal = SIGUSR1
+
+/// Installs a do-nothing handler for the kick signal, without SA_RESTART, so
+/// a blocked KVM_RUN returns EINTR.
+func installKickHandler() {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0
+    sigaction(kickSignal, &action, nil)
+}
+
+func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }

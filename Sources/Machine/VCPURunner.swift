@@ -1,0 +1,122 @@
+import Boot
+import CKVM
+import Glibc
+import KVM
+import Memory
+
+/// One vCPU's thread: KVM_RUN, handle the exit, repeat, until the VM stops.
+final class VCPURunner: @unchecked Sendable {
+    // Immutable after init; `vcpu` is driven only from this runner's thread
+    // except for `requestImmediateExit` (see VCPU).
+    let vcpu: VCPU
+    let index: Int
+    private let machine: MachineParts
+    let stats: ExitStats?
+
+    init(vcpu: VCPU, index: Int, machine: MachineParts, stats: ExitStats?) {
+        self.vcpu = vcpu
+        self.index = index
+        self.machine = machine
+        self.stats = stats
+    }
+
+    /// The thread body.
+    func run() {
+        let lifecycle = machine.lifecycle
+        var seenReset = lifecycle.resetGeneration
+        var seenHaltRound = lifecycle.currentHaltRound
+        lifecycle.waitUntilRunnable()
+        var lastReturn: UInt64 = 0
+        while true {
+            if let stats, lastReturn != 0 { stats.record(ckvm_monotonic_ns() &- lastReturn) }
+            let exit: VCPUExit
+            do {
+                exit = try vcpu.runOnce()
+            } catch {
+                fail(error.description)
+                return
+            }
+            if let stats {
+                lastReturn = ckvm_monotonic_ns()
+                if case .io = exit { stats.noteIO(at: lastReturn) }
+            }
+            switch handleExit(exit, ports: machine.ports, mmio: machine.mmio) {
+            case .resume:
+                continue
+            case .interrupted:
+                break
+            case .reset:
+                if Log.isDebug {
+                    Log.debug(CrashReport.describe(vcpu: vcpu, index: index, memory: machine.memory, reason: "triple fault"))
+                }
+                if machine.config.noReboot {
+                    lifecycle.requestStop(.resetWithNoReboot)
+                    return
+                }
+                Log.info("guest reset (triple fault)")
+                machine.resetPlatform()
+            case .halted:
+                // Only without an in-kernel LAPIC: HLT with IF=0 never ends.
+                if let regs = try? vcpu.registers(), regs.rflags & Self.interruptFlag == 0 {
+                    lifecycle.requestStop(.haltedForever)
+                    return
+                }
+            case .fail(let why):
+                fail(why)
+                return
+            }
+            // Interrupted, or after a reset: see what was asked of us.
+            lastReturn = 0
+            if lifecycle.stopReason != nil { return }
+            if lifecycle.runState != .running {
+                lifecycle.waitUntilRunnable()
+                if lifecycle.stopReason != nil { return }
+            }
+            let generation = lifecycle.resetGeneration
+            if generation != seenReset {
+                seenReset = generation
+                applyResetState()
+            }
+            let round = lifecycle.currentHaltRound
+            if round != seenHaltRound {
+                seenHaltRound = round
+                lifecycle.reportHaltCheck(round: round, stuck: canNeverWake(), total: machine.vcpuCount)
+            }
+        }
+    }
+
+    static let interruptFlag: UInt64 = 1 << 9
+
+    /// True when this vCPU is halted with interrupts disabled, or is an AP
+    /// still waiting for INIT/SIPI: only another vCPU could wake it.
+    private func canNeverWake() -> Bool {
+        guard let mp = try? vcpu.mpState() else { return false }
+        switch Int32(mp) {
+        case KVM_MP_STATE_HALTED:
+            guard let regs = try? vcpu.registers() else { return false }
+            return regs.rflags & Self.interruptFlag == 0
+        case KVM_MP_STATE_UNINITIALIZED, KVM_MP_STATE_INIT_RECEIVED:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The boot vCPU restarts at the reset vector; the others wait for SIPI.
+    func applyResetState() {
+        do {
+            if index == 0 {
+                try CPUState.applyReset(ResetState(), to: vcpu)
+            } else {
+                try vcpu.setMPState(UInt32(KVM_MP_STATE_INIT_RECEIVED))
+            }
+        } catch {
+            fail("cannot reset vCPU \(index): \(error)")
+        }
+    }
+
+    private func fail(_ why: String) {
+        let report = CrashReport.describe(vcpu: vcpu, index: index, memory: machine.memory, reason: why)
+        machine.lifecycle.requestStop(.failure(report))
+    }
+}

@@ -1,0 +1,88 @@
+import Synchronization
+
+/// A device on the port-I/O bus. `offset` is relative to the device's base
+/// port; `size` is 1, 2 or 4. Reads return the value in the low `size` bytes.
+public protocol PortIODevice: AnyObject, Sendable {
+    func ioRead(offset: UInt16, size: Int) -> UInt32
+    func ioWrite(offset: UInt16, size: Int, value: UInt32)
+}
+
+/// A device on the MMIO bus. `size` is 1, 2, 4 or 8.
+public protocol MMIODevice: AnyObject, Sendable {
+    func mmioRead(offset: UInt64, size: Int) -> UInt64
+    func mmioWrite(offset: UInt64, size: Int, value: UInt64)
+}
+
+/// The x86 I/O port space (64 KiB). An access to a port no device claims
+/// reads all-ones and drops writes, like an ISA bus with nothing on it; such
+/// accesses are counted and logged at debug level.
+public final class PortIOBus: Sendable {
+    public let bus = AddressBus<any PortIODevice>()
+    private let unclaimed = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public func register(_ device: any PortIODevice, name: String, base: UInt16, length: UInt16) throws(BusError) {
+        guard UInt32(base) + UInt32(length) <= 0x10000 else {
+            throw .rangeOverflows(name: name, base: UInt64(base), length: UInt64(length))
+        }
+        try bus.register(device, name: name, base: UInt64(base), length: UInt64(length))
+    }
+
+    /// Number of accesses that reached no device.
+    public var unclaimedAccesses: UInt64 { unclaimed.load(ordering: .relaxed) }
+
+    @inline(__always)
+    public func read(port: UInt16, size: Int) -> UInt32 {
+        if let (device, offset) = bus.find(UInt64(port)) {
+            return device.ioRead(offset: UInt16(truncatingIfNeeded: offset), size: size)
+        }
+        unclaimed.wrappingAdd(1, ordering: .relaxed)
+        if Log.isDebug { Log.debug("port read from unclaimed port 0x\(hex(UInt64(port))) (\(size) bytes)") }
+        return size >= 4 ? 0xFFFF_FFFF : (1 << (UInt32(size) * 8)) - 1
+    }
+
+    @inline(__always)
+    public func write(port: UInt16, size: Int, value: UInt32) {
+        if let (device, offset) = bus.find(UInt64(port)) {
+            device.ioWrite(offset: UInt16(truncatingIfNeeded: offset), size: size, value: value)
+            return
+        }
+        unclaimed.wrappingAdd(1, ordering: .relaxed)
+        if Log.isDebug { Log.debug("port write 0x\(hex(UInt64(value))) to unclaimed port 0x\(hex(UInt64(port)))") }
+    }
+}
+
+/// Guest-physical MMIO space outside RAM; same rules as `PortIOBus`.
+public final class MMIOBus: Sendable {
+    public let bus = AddressBus<any MMIODevice>()
+    private let unclaimed = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public func register(_ device: any MMIODevice, name: String, base: UInt64, length: UInt64) throws(BusError) {
+        try bus.register(device, name: name, base: base, length: length)
+    }
+
+    public var unclaimedAccesses: UInt64 { unclaimed.load(ordering: .relaxed) }
+
+    @inline(__always)
+    public func read(address: UInt64, size: Int) -> UInt64 {
+        if let (device, offset) = bus.find(address) {
+            return device.mmioRead(offset: offset, size: size)
+        }
+        unclaimed.wrappingAdd(1, ordering: .relaxed)
+        if Log.isDebug { Log.debug("MMIO read from unclaimed address 0x\(hex(address)) (\(size) bytes)") }
+        return size >= 8 ? UInt64.max : (1 << (UInt64(size) * 8)) - 1
+    }
+
+    @inline(__always)
+    public func write(address: UInt64, size: Int, value: UInt64) {
+        if let (device, offset) = bus.find(address) {
+            device.mmioWrite(offset: offset, size: size, value: value)
+            return
+        }
+        unclaimed.wrappingAdd(1, ordering: .relaxed)
+        if Log.isDebug { Log.debug("MMIO write 0x\(hex(value)) to unclaimed address 0x\(hex(address))") }
+    }
+}
