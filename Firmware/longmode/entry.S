@@ -89,16 +89,19 @@ halt_forever:
         hlt
         jmp     halt_forever
 
+        /* The GDT lives in ROM (QEMU maps this window read-only), so every
+         * descriptor has its Accessed bit preset: otherwise loading a
+         * selector makes the CPU write the bit into ROM (SDM Vol. 3A 3.4.5.1). */
         .section .rodata
         .balign 8
 gdt:
         .quad   0                               /* 0x00 null */
-        .quad   0x00CF9A000000FFFF              /* 0x08 code, 32-bit, ring 0 */
-        .quad   0x00CF92000000FFFF              /* 0x10 data, ring 0 */
-        .quad   0x00AF9A000000FFFF              /* 0x18 code, 64-bit, ring 0 */
-        .quad   0x00CF92000000FFFF              /* 0x20 data, ring 0 (unused) */
-        .quad   0x00CFF2000000FFFF              /* 0x28 data, ring 3 */
-        .quad   0x00AFFA000000FFFF              /* 0x30 code, 64-bit, ring 3 */
+        .quad   0x00CF9B000000FFFF              /* 0x08 code, 32-bit, ring 0 */
+        .quad   0x00CF93000000FFFF              /* 0x10 data, ring 0 */
+        .quad   0x00AF9B000000FFFF              /* 0x18 code, 64-bit, ring 0 */
+        .quad   0x00CF93000000FFFF              /* 0x20 data, ring 0 (unused) */
+        .quad   0x00CFF3000000FFFF              /* 0x28 data, ring 3 */
+        .quad   0x00AFFB000000FFFF              /* 0x30 code, 64-bit, ring 3 */
 gdt_end:
 gdt_descriptor:
         .word   gdt_end - gdt - 1

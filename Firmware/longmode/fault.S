@@ -31,8 +31,8 @@ start32:
         .balign 8
 gdt:
         .quad   0
-        .quad   0x00CF9A000000FFFF
-        .quad   0x00CF92000000FFFF
+        .quad   0x00CF9B000000FFFF
+        .quad   0x00CF93000000FFFF
 gdt_end:
 gdt_descriptor:
         .word   gdt_end - gdt - 1
