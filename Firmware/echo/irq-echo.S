@@ -1,0 +1,141 @@
+/*
+ * irq-echo.S: a real-mode firmware that echoes COM1 input in upper case,
+ * driven by the UART's received-data interrupt through the 8259 PIC (IRQ 4,
+ * vector 0x0C). It proves host input -> 16550 -> irqchip -> guest.
+ * "q" ends it: it prints "echo: bye" and writes 5 to isa-debug-exit at 0xf4
+ * (status 11).
+ */
+#define COM1     0x3F8
+#define FLAG     0x500          /* RAM byte: 1 once "q" was received */
+#define VECTOR   0x0C           /* PIC master base 0x08 + IRQ 4 */
+
+        .code16
+        .section .text.start16, "ax"
+        .globl start16
+start16:
+        cli
+        xor     %ax, %ax
+        mov     %ax, %ss
+        mov     $0x7000, %sp
+        mov     %ax, %es
+        movb    $0, %es:FLAG
+        /* IVT entry for the UART interrupt. */
+        movw    $(irq4 - 0xF0000), %es:(VECTOR * 4)
+        movw    $0xF000, %es:(VECTOR * 4 + 2)
+
+        /* Turn the local APIC off (IA32_APIC_BASE bit 11), so the PIC's
+         * INTR reaches the CPU directly, as on a pre-APIC PC. With the APIC
+         * on, LVT LINT0 would have to be set to ExtINT first, which a BIOS
+         * normally does (Intel SDM Vol. 3A 11.4.3). */
+        mov     $0x1B, %ecx
+        rdmsr
+        and     $~0x800, %eax
+        wrmsr
+
+        /* 8259A init (ICW1-ICW4): edge triggered, cascade, 8086 mode. */
+        mov     $0x11, %al
+        out     %al, $0x20
+        out     %al, $0xA0
+        mov     $0x08, %al              /* master vectors 0x08-0x0F */
+        out     %al, $0x21
+        mov     $0x70, %al              /* slave vectors 0x70-0x77 */
+        out     %al, $0xA1
+        mov     $0x04, %al
+        out     %al, $0x21
+        mov     $0x02, %al
+        out     %al, $0xA1
+        mov     $0x01, %al
+        out     %al, $0x21
+        out     %al, $0xA1
+        mov     $0xEF, %al              /* unmask IRQ 4 only */
+        out     %al, $0x21
+        mov     $0xFF, %al
+        out     %al, $0xA1
+
+        /* UART: 8N1, FIFO on (trigger 1), RX interrupt, OUT2 (IRQ gate). */
+        mov     $(COM1 + 3), %dx
+        mov     $0x03, %al
+        out     %al, %dx
+        mov     $(COM1 + 2), %dx
+        mov     $0x07, %al
+        out     %al, %dx
+        mov     $(COM1 + 4), %dx
+        mov     $0x0B, %al              /* DTR | RTS | OUT2 */
+        out     %al, %dx
+        mov     $(COM1 + 1), %dx
+        mov     $0x01, %al              /* IER: received data available */
+        out     %al, %dx
+
+        mov     $(ready - 0xF0000), %si
+        call    print
+
+wait:   sti
+        hlt
+        cli
+        cmpb    $0, %es:FLAG
+        je      wait
+
+        mov     $(bye - 0xF0000), %si
+        call    print
+        mov     $5, %al
+        out     %al, $0xF4
+1:      hlt
+        jmp     1b
+
+/* IRQ 4: drain the receiver, echo each byte upper-cased, EOI the PIC. */
+irq4:
+        push    %ax
+        push    %dx
+2:      mov     $(COM1 + 5), %dx
+        in      %dx, %al
+        test    $0x01, %al              /* LSR.DR */
+        jz      4f
+        mov     $COM1, %dx
+        in      %dx, %al
+        cmp     $'q', %al
+        jne     3f
+        movb    $1, %es:FLAG
+        jmp     2b
+3:      cmp     $'a', %al
+        jb      5f
+        cmp     $'z', %al
+        ja      5f
+        sub     $0x20, %al
+5:      call    putc
+        jmp     2b
+4:      mov     $0x20, %al              /* non-specific EOI */
+        out     %al, $0x20
+        pop     %dx
+        pop     %ax
+        iret
+
+/* putc: AL to COM1 once THR is empty. */
+putc:
+        push    %dx
+        push    %ax
+        mov     $(COM1 + 5), %dx
+6:      in      %dx, %al
+        test    $0x20, %al
+        jz      6b
+        pop     %ax
+        mov     $COM1, %dx
+        out     %al, %dx
+        pop     %dx
+        ret
+
+/* print: NUL-terminated string at CS:SI. */
+print:
+        mov     %cs:(%si), %al
+        test    %al, %al
+        jz      7f
+        call    putc
+        inc     %si
+        jmp     print
+7:      ret
+
+ready:  .asciz  "echo: ready\n"
+bye:    .asciz  "\necho: bye\n"
+
+        .section .reset, "ax"
+        ljmp    $0xF000, $(start16 - 0xF0000)
+        .balign 16, 0
