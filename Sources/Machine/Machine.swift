@@ -21,6 +21,9 @@ public final class Machine {
     static let tssAddress: UInt64 = 0xFEFF_D000
 
     public static func build(_ config: MachineConfig) throws(MachineError) -> Machine {
+        for path in [config.kernelPath, config.initrdPath].compactMap({ $0 }) where access(path, R_OK) != 0 {
+            throw .cannotOpen(path: path, errno: errno)
+        }
         if config.kernelPath != nil || config.initrdPath != nil || config.kernelCommandLine != nil {
             throw .notSupportedYet("-kernel/-initrd/-append (the Linux loader)")
         }

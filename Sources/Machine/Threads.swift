@@ -31,13 +31,18 @@ func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) throws(Ma
 let kickSignal = SIGUSR1
 
 /// Installs a do-nothing handler for the kick signal, without SA_RESTART, so
-/// a blocked KVM_RUN returns EINTR.
+/// a blocked KVM_RUN returns EINTR, and unblocks the signal in case our parent
+/// left it blocked (the mask is inherited through exec and by new threads).
 func installKickHandler() {
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { _ in }
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0
     sigaction(kickSignal, &action, nil)
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, kickSignal)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }

@@ -26,6 +26,7 @@ final class VCPURunner: @unchecked Sendable {
         var seenReset = lifecycle.resetGeneration
         var seenHaltRound = lifecycle.currentHaltRound
         lifecycle.waitUntilRunnable()
+        if lifecycle.stopReason != nil { return }
         var lastReturn: UInt64 = 0
         while true {
             if let stats, lastReturn != 0 { stats.record(ckvm_monotonic_ns() &- lastReturn) }

@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+
+/// Boots the firmware guests on the built swiftvmm: serial output, exit
+/// status, input, resets and failure reports.
+@Suite("Boot tests (swiftvmm on /dev/kvm)", .enabled(if: TestEnvironment.hasKVM, "skipped: no /dev/kvm"))
+struct BootTests {
+    @Test("real-mode hello prints on COM1 and exits through isa-debug-exit with 0x21")
+    func realModeHello() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin"), "-nographic"] + debugExitAtF4)
+        #expect(r.stdout == "Hello from a real-mode guest on COM1\n")
+        #expect(r.status == 0x21)
+        #expect(r.stderr.isEmpty)
+    }
+
+    @Test("cli; hlt with nothing to wake the vCPU ends the VM with a message and status 0")
+    func haltedForever() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin")])
+        #expect(r.stdout.contains("Hello from a real-mode guest"))
+        #expect(r.stderr.contains("halted with interrupts disabled"))
+        #expect(r.status == 0)
+    }
+
+    @Test("long-mode test kernel passes every check and exits 0 on its reset with -no-reboot")
+    func longModeKernel() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("demo.bin"), "-no-reboot"])
+        #expect(r.stdout.contains("swiftvmm-test: ring3 cpl=3 ok"))
+        #expect(r.stdout.contains("swiftvmm-test: done pass=4 fail=0"))
+        #expect(!r.stdout.contains("FAIL"))
+        #expect(r.stderr.contains("triple fault") || r.stderr.contains("reset"))
+        #expect(r.status == 0)
+    }
+
+    @Test("the test kernel's fail count reaches the exit status through isa-debug-exit")
+    func longModeKernelStatus() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("demo.bin"), "-no-reboot"] + debugExitAtF4)
+        #expect(r.stdout.contains("done pass=4 fail=0"))
+        #expect(r.status == 1)  // (0 << 1) | 1
+    }
+
+    @Test("without -no-reboot a guest reset restarts the firmware from the reset vector")
+    func resetRestarts() throws {
+        let p = try GuestProcess(executable: TestEnvironment.swiftvmm,
+                                 arguments: ["-bios", TestEnvironment.firmware("demo.bin")])
+        #expect(p.expect("done pass=4 fail=0"))
+        // The second boot prints the banner again.
+        let deadline = Date().addingTimeInterval(30)
+        while p.stdout.components(separatedBy: "SwiftVMM test kernel").count < 3 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(p.stdout.components(separatedBy: "SwiftVMM test kernel").count >= 3)
+        p.signal(SIGTERM)
+        #expect(p.waitForExit() == 0)
+        #expect(p.stderr.contains("terminating on signal 15"))
+    }
+
+    @Test("host input reaches the guest through the UART's receive interrupt")
+    func interruptDrivenEcho() throws {
+        let p = try GuestProcess(executable: TestEnvironment.swiftvmm,
+                                 arguments: ["-bios", TestEnvironment.firmware("irq-echo.bin")] + debugExitAtF4)
+        #expect(p.expect("echo: ready"))
+        p.send("hello, vmm")
+        #expect(p.expect("HELLO, VMM"))
+        p.send("q")
+        #expect(p.expect("echo: bye"))
+        #expect(p.waitForExit() == 11)
+    }
+
+    @Test("more input than the 16-byte FIFO holds is delivered whole, in order")
+    func inputBackPressure() throws {
+        let p = try GuestProcess(executable: TestEnvironment.swiftvmm,
+                                 arguments: ["-bios", TestEnvironment.firmware("irq-echo.bin")] + debugExitAtF4)
+        #expect(p.expect("echo: ready"))
+        let text = String(repeating: "abcdefghij", count: 20)
+        p.send(text)
+        #expect(p.expect(text.uppercased(), timeout: 60))
+        p.send("q")
+        #expect(p.waitForExit() == 11)
+    }
+
+    @Test("Ctrl-A x quits with status 0")
+    func ctrlAQuits() throws {
+        let p = try GuestProcess(executable: TestEnvironment.swiftvmm,
+                                 arguments: ["-bios", TestEnvironment.firmware("irq-echo.bin")])
+        #expect(p.expect("echo: ready"))
+        p.send("\u{01}x")
+        #expect(p.waitForExit() == 0)
+        #expect(p.stderr.contains("terminated"))
+    }
+
+    @Test("an instruction KVM cannot run stops the VM with a register report, status 2")
+    func failureReport() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("fault.bin"), "-no-reboot"])
+        #expect(r.stdout == "!")
+        if TestEnvironment.hostIsPVM {
+            // kvm_pvm cannot emulate int3 in protected mode.
+            #expect(r.status == 2)
+            #expect(r.stderr.contains("KVM_EXIT_INTERNAL_ERROR: emulation failure"))
+            #expect(r.stderr.contains("CPL=0 (32-bit protected mode)"))
+            #expect(r.stderr.contains("code at RIP: cc f4"))
+            #expect(r.stderr.contains("RAX="))
+        } else {
+            // On VT-x the int3 with no IDT is a triple fault.
+            #expect(r.status == 0)
+            #expect(r.stderr.contains("triple fault"))
+        }
+    }
+
+    @Test("-serial file:PATH writes the guest's output to the file")
+    func serialToFile() throws {
+        let path = TestEnvironment.temporaryPath("serial.txt")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin"), "-serial", "file:" + path] + debugExitAtF4)
+        #expect(r.status == 0x21)
+        #expect(r.stdout.isEmpty)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "Hello from a real-mode guest on COM1\n")
+    }
+
+    @Test("-serial none and -nodefaults drop the output; the guest still runs")
+    func serialNone() throws {
+        for args in [["-serial", "none"], ["-nodefaults"]] {
+            let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin")] + args + debugExitAtF4)
+            #expect(r.status == 0x21)
+            #expect(r.stdout.isEmpty)
+        }
+    }
+
+    @Test("-exit-stats reports the VMM's own time per exit")
+    func exitStats() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("exitloop-1000.bin"), "-no-reboot", "-exit-stats"])
+        #expect(r.status == 0)
+        let line = try #require(r.stderr.split(separator: "\n").first { $0.hasPrefix("exit-stats:") })
+        let fields = Dictionary(uniqueKeysWithValues: line.dropFirst("exit-stats: ".count).split(separator: " ").map {
+            let kv = $0.split(separator: "=")
+            return (String(kv[0]), UInt64(kv[1]) ?? 0)
+        })
+        #expect((fields["exits"] ?? 0) >= 1000)
+        #expect((fields["median_ns"] ?? 0) > 0)
+        #expect((fields["p99_ns"] ?? 0) >= (fields["median_ns"] ?? 0))
+        #expect((fields["first_io_ns"] ?? 0) > 0)
+    }
+
+    @Test("-smp 2 boots: the second vCPU waits for SIPI and does not keep the VM alive")
+    func twoVCPUs() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin"), "-smp", "2"])
+        #expect(r.stdout.contains("Hello from a real-mode guest"))
+        #expect(r.stderr.contains("halted with interrupts disabled"))
+        #expect(r.status == 0)
+    }
+
+    @Test("-S keeps the vCPUs from starting")
+    func startPaused() throws {
+        let p = try GuestProcess(executable: TestEnvironment.swiftvmm,
+                                 arguments: ["-bios", TestEnvironment.firmware("hello.bin"), "-S"])
+        #expect(!p.expect("Hello", timeout: 1.5))
+        p.signal(SIGTERM)
+        #expect(p.waitForExit() == 0)
+        #expect(p.stdout.isEmpty)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+/// The same firmware on QEMU (the reference) and on swiftvmm gives the same
+/// output and status. `make test` installs qemu-system-x86.
+@Suite("Same guest, same result on QEMU", .enabled(if: TestEnvironment.hasKVM, "skipped: no /dev/kvm"))
+struct QEMUComparisonTests {
+    func runQEMU(_ args: [String], input: String? = nil, waitFor: String? = nil) throws
+        -> (status: Int32?, stdout: String) {
+        #expect(FileManager.default.fileExists(atPath: TestEnvironment.qemu),
+                "qemu-system-x86_64 is missing: `make test` installs Debian's qemu-system-x86")
+        let p = try GuestProcess(executable: TestEnvironment.qemu,
+                                 arguments: ["-enable-kvm", "-nographic", "-no-reboot"] + args)
+        if let waitFor { _ = p.expect(waitFor) }
+        if let input { p.send(input) }
+        let status = p.waitForExit(timeout: 60)
+        return (status, p.stdout)
+    }
+
+    /// QEMU's serial output through its terminal layer has CRLF line ends.
+    func normalized(_ s: String) -> String { s.replacingOccurrences(of: "\r\n", with: "\n") }
+
+    @Test("real-mode hello: same text, status 0x21 on both")
+    func hello() throws {
+        let args = ["-bios", TestEnvironment.firmware("hello.bin")] + debugExitAtF4
+        let q = try runQEMU(args)
+        let s = try runSwiftVMM(args + ["-nographic"])
+        #expect(q.status == 0x21)
+        #expect(s.status == 0x21)
+        #expect(normalized(q.stdout) == s.stdout)
+    }
+
+    @Test("long-mode test kernel: same report lines, same status")
+    func longMode() throws {
+        let args = ["-bios", TestEnvironment.firmware("demo.bin")] + debugExitAtF4
+        let q = try runQEMU(args)
+        let s = try runSwiftVMM(args + ["-no-reboot"])
+        #expect(q.status == 1)
+        #expect(s.status == 1)
+        #expect(normalized(q.stdout).contains("done pass=4 fail=0"))
+        #expect(normalized(q.stdout) == s.stdout)
+    }
+
+    @Test("interrupt-driven echo: same echo, status 11 on both")
+    func echo() throws {
+        let args = ["-bios", TestEnvironment.firmware("irq-echo.bin")] + debugExitAtF4
+        let q = try runQEMU(args, input: "abc q", waitFor: "echo: ready")
+        let p = try GuestProcess(executable: TestEnvironment.swiftvmm, arguments: args)
+        #expect(p.expect("echo: ready"))
+        p.send("abc q")
+        let status = p.waitForExit()
+        #expect(q.status == 11)
+        #expect(status == 11)
+        #expect(normalized(q.stdout) == p.stdout)
+        #expect(p.stdout.contains("ABC "))
+    }
+}
