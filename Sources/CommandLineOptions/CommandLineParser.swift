@@ -130,14 +130,13 @@ public struct CommandLineParser {
         case "isa-debug-exit":
             var base = UInt64(0x501), size = UInt64(2)
             for (key, v) in options {
+                guard key == "iobase" || key == "iosize" else {
+                    throw CommandLineError("-device isa-debug-exit: unknown property '\(key)'")
+                }
                 guard let n = OptionValues.integer(v) else {
                     throw CommandLineError("-device isa-debug-exit: '\(key)=\(v)' is not a number")
                 }
-                switch key {
-                case "iobase": base = n
-                case "iosize": size = n
-                default: throw CommandLineError("-device isa-debug-exit: unknown property '\(key)'")
-                }
+                if key == "iobase" { base = n } else { size = n }
             }
             guard size >= 1, base <= 0xFFFF, base + size <= 0x10000 else {
                 throw CommandLineError("-device isa-debug-exit: iobase/iosize must lie within ports 0-0xffff")

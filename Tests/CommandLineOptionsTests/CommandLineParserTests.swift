@@ -1,0 +1,124 @@
+@testable import CommandLineOptions
+import Machine
+import Testing
+
+let sizeCases: [(String, UInt64)] = [
+    ("64", 64 << 20), ("2G", 2 << 30), ("2g", 2 << 30), ("4096K", 4 << 20),
+    ("size=1G", 1 << 30), ("1T", 1 << 40), ("3145728k", 3 << 30),
+]
+
+@Suite("Command line")
+struct CommandLineParserTests {
+    func config(_ args: [String]) throws -> MachineConfig {
+        guard case .run(let c) = try CommandLineParser().parse(args) else {
+            Issue.record("expected a run command")
+            return MachineConfig()
+        }
+        return c
+    }
+
+    func error(_ args: [String]) -> String? {
+        do {
+            _ = try CommandLineParser().parse(args)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    @Test("defaults: 128 MiB, one vCPU, serial on stdio")
+    func defaults() throws {
+        let c = try config([])
+        #expect(c.ramSize == 128 << 20)
+        #expect(c.vcpuCount == 1)
+        #expect(c.serial == .stdio)
+        #expect(c.debugExit == nil)
+    }
+
+    @Test("QEMU's test line parses, single and double dash alike")
+    func qemuLine() throws {
+        for dash in ["-", "--"] {
+            let c = try config([dash + "bios", "f.bin", dash + "device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                                dash + "nographic", dash + "enable-kvm", dash + "no-reboot", dash + "m", "512",
+                                dash + "smp", "2", dash + "name", "vm1", dash + "display", "none"])
+            #expect(c.firmwarePath == "f.bin")
+            #expect(c.debugExit == .init(base: 0xF4, size: 4))
+            #expect(c.noReboot)
+            #expect(c.ramSize == 512 << 20)
+            #expect(c.vcpuCount == 2)
+            #expect(c.name == "vm1")
+        }
+    }
+
+    @Test("memory sizes: MiB by default, K/M/G/T suffixes, size= prefix",
+          arguments: sizeCases)
+    func sizes(text: String, bytes: UInt64) throws {
+        #expect(try config(["-m", text]).ramSize == bytes)
+    }
+
+    @Test("bad memory sizes", arguments: ["0", "1M", "2T", "99999999999999999999", "12Q", "", "-5", "1.5G",
+                                         "1G,slots=2", "4097K"])
+    func badSizes(text: String) {
+        #expect(error(["-m", text])?.hasPrefix("-m '\(text)'") == true)
+    }
+
+    @Test("-smp forms", arguments: [("4", 4), ("cpus=3", 3), ("1", 1)])
+    func smp(text: String, n: Int) throws {
+        #expect(try config(["-smp", text]).vcpuCount == n)
+    }
+
+    @Test("bad -smp", arguments: ["0", "256", "x", "2,sockets=2"])
+    func badSMP(text: String) {
+        #expect(error(["-smp", text])?.hasPrefix("-smp '\(text)'") == true)
+    }
+
+    @Test("serial backends and -nodefaults")
+    func serial() throws {
+        #expect(try config(["-serial", "file:/tmp/x"]).serial == .file("/tmp/x"))
+        #expect(try config(["-serial", "none"]).serial == .none)
+        #expect(try config(["-serial", "null"]).serial == .none)
+        #expect(try config(["-serial", "mon:stdio"]).serial == .stdio)
+        #expect(try config(["-nodefaults"]).serial == .none)
+        #expect(try config(["-nodefaults", "-serial", "stdio"]).serial == .stdio)
+        #expect(error(["-serial", "pty"]) != nil)
+        #expect(error(["-serial", "file:"]) != nil)
+        #expect(error(["-serial", "stdio", "-serial", "stdio"]) == "-serial: only one serial port (COM1) is supported")
+    }
+
+    @Test("isa-debug-exit defaults are QEMU's 0x501/2; bad properties are named")
+    func debugExit() throws {
+        #expect(try config(["-device", "isa-debug-exit"]).debugExit == .init(base: 0x501, size: 2))
+        #expect(try config(["-device", "isa-debug-exit,iobase=244,iosize=1"]).debugExit == .init(base: 0xF4, size: 1))
+        #expect(error(["-device", "isa-debug-exit,iobase=zz"]) == "-device isa-debug-exit: 'iobase=zz' is not a number")
+        #expect(error(["-device", "isa-debug-exit,colour=red"]) == "-device isa-debug-exit: unknown property 'colour'")
+        #expect(error(["-device", "isa-debug-exit,iosize=0"]) != nil)
+        #expect(error(["-device", "isa-debug-exit", "-device", "isa-debug-exit"]) != nil)
+        #expect(error(["-device", "virtio-blk-pci"]) == "-device 'virtio-blk-pci': unknown device (supported: isa-debug-exit)")
+    }
+
+    @Test("kernel options are parsed (the loader refuses them later)")
+    func kernelOptions() throws {
+        let c = try config(["-kernel", "bzImage", "-initrd", "initrd.img", "-append", "console=ttyS0"])
+        #expect(c.kernelPath == "bzImage")
+        #expect(c.initrdPath == "initrd.img")
+        #expect(c.kernelCommandLine == "console=ttyS0")
+    }
+
+    @Test("unknown options, stray arguments and missing values are named")
+    func mistakes() {
+        #expect(error(["-frob"]) == "unknown option '-frob' (see -help)")
+        #expect(error(["disk.img"]) == "unexpected argument 'disk.img' (options start with '-'; see -help)")
+        #expect(error(["-m"]) == "option '-m' needs a value")
+        #expect(error(["-"]) != nil)
+        #expect(error(["-log-level", "loud"]) == "-log-level 'loud': use error, warning, info or debug")
+    }
+
+    @Test("help, version, flags")
+    func flags() throws {
+        #expect(try CommandLineParser().parse(["-h"]) == .help)
+        #expect(try CommandLineParser().parse(["--help"]) == .help)
+        #expect(try CommandLineParser().parse(["-version"]) == .version)
+        let c = try config(["-S", "-exit-stats", "-log-level", "debug"])
+        #expect(c.startPaused && c.exitStats && c.logLevel == .debug)
+    }
+}
