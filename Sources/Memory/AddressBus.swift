@@ -17,19 +17,54 @@ public enum BusError: Error, CustomStringConvertible, Equatable {
 
 /// Address-range dispatch shared by the port-I/O and MMIO buses: devices
 /// own disjoint ranges [base, base+length) and receive offsets into them.
-/// Registration may happen while vCPUs run (PCI BAR moves), so lookups take
-/// a lock; it is uncontended on the exit path.
+///
+/// Lookups run on every exit, so they take no lock and no reference count:
+/// the vCPU reads an immutable `Table` published through an atomic pointer.
+/// Registration (at build time, and when a PCI BAR moves) builds a new table
+/// under a lock and publishes it; old tables are kept until the bus goes
+/// away, since a vCPU may still be reading one. Registrations are rare, so
+/// what is kept is small.
 public final class AddressBus<Device: Sendable>: Sendable {
-    struct Entry: Sendable {
-        let base: UInt64
-        let last: UInt64  // inclusive, so a range may end at 2^64
-        let device: Device
-        let name: String
+    /// One published layout, sorted by base.
+    final class Table: Sendable {
+        let bases: [UInt64]
+        let lasts: [UInt64]  // inclusive, so a range may end at 2^64 - 1
+        let devices: [Device]
+        let names: [String]
+
+        init(_ entries: [(base: UInt64, last: UInt64, device: Device, name: String)]) {
+            let sorted = entries.sorted { $0.base < $1.base }
+            bases = sorted.map(\.base)
+            lasts = sorted.map(\.last)
+            devices = sorted.map(\.device)
+            names = sorted.map(\.name)
+        }
+
+        var entries: [(base: UInt64, last: UInt64, device: Device, name: String)] {
+            (0..<bases.count).map { (bases[$0], lasts[$0], devices[$0], names[$0]) }
+        }
+
+        /// Index of the entry covering `address`.
+        @inline(__always)
+        func index(of address: UInt64) -> Int? {
+            var lo = 0, hi = bases.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if bases[mid] <= address { lo = mid + 1 } else { hi = mid }
+            }
+            return lo > 0 && address <= lasts[lo - 1] ? lo - 1 : nil
+        }
     }
 
-    private let entries = Mutex<[Entry]>([])
+    private let current: Atomic<Unmanaged<Table>>
+    /// Serialises writers; holds every table ever published (see above).
+    private let published: Mutex<[Table]>
 
-    public init() {}
+    public init() {
+        let empty = Table([])
+        current = Atomic(Unmanaged.passUnretained(empty))
+        published = Mutex([empty])
+    }
 
     /// Adds `device` at [base, base+length). Zero length, a range that wraps,
     /// and any overlap with an existing device are refused.
@@ -37,10 +72,10 @@ public final class AddressBus<Device: Sendable>: Sendable {
         guard length > 0 else { throw .emptyRange(name: name) }
         let (last, overflow) = base.addingReportingOverflow(length - 1)
         guard !overflow else { throw .rangeOverflows(name: name, base: base, length: length) }
-        let clash: String? = entries.withLock { list in
-            if let e = list.first(where: { $0.base <= last && base <= $0.last }) { return e.name }
-            let i = list.firstIndex { $0.base > base } ?? list.count
-            list.insert(Entry(base: base, last: last, device: device, name: name), at: i)
+        let clash: String? = published.withLock { tables in
+            let entries = tables[tables.count - 1].entries
+            if let e = entries.first(where: { $0.base <= last && base <= $0.last }) { return e.name }
+            publish(Table(entries + [(base, last, device, name)]), into: &tables)
             return nil
         }
         if let clash { throw .overlap(name: name, base: base, length: length, existing: clash) }
@@ -49,31 +84,37 @@ public final class AddressBus<Device: Sendable>: Sendable {
     /// Removes the device registered at `base`; returns whether one was.
     @discardableResult
     public func unregister(base: UInt64) -> Bool {
-        entries.withLock { list in
-            guard let i = list.firstIndex(where: { $0.base == base }) else { return false }
-            list.remove(at: i)
+        published.withLock { tables in
+            var entries = tables[tables.count - 1].entries
+            guard let i = entries.firstIndex(where: { $0.base == base }) else { return false }
+            entries.remove(at: i)
+            publish(Table(entries), into: &tables)
             return true
         }
     }
 
-    /// The device covering `address` and the offset into its range.
+    private func publish(_ table: Table, into tables: inout [Table]) {
+        tables.append(table)  // keeps it alive
+        current.store(Unmanaged.passUnretained(table), ordering: .releasing)
+    }
+
+    /// Calls `body` with the device covering `address` and the offset into
+    /// its range, or returns nil when no device covers it.
     @inline(__always)
-    public func find(_ address: UInt64) -> (device: Device, offset: UInt64)? {
-        entries.withLock { list in
-            // Binary search for the last entry with base <= address.
-            var lo = 0, hi = list.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if list[mid].base <= address { lo = mid + 1 } else { hi = mid }
-            }
-            guard lo > 0 else { return nil }
-            let e = list[lo - 1]
-            return address <= e.last ? (e.device, address - e.base) : nil
+    public func withDevice<R>(at address: UInt64, _ body: (Device, UInt64) -> R) -> R? {
+        current.load(ordering: .acquiring)._withUnsafeGuaranteedRef { table in
+            guard let i = table.index(of: address) else { return nil }
+            return body(table.devices[i], address &- table.bases[i])
         }
+    }
+
+    /// The device covering `address` and the offset into its range.
+    public func find(_ address: UInt64) -> (device: Device, offset: UInt64)? {
+        withDevice(at: address) { ($0, $1) }
     }
 
     /// Names and ranges, for diagnostics.
     public var layout: [(name: String, base: UInt64, length: UInt64)] {
-        entries.withLock { $0.map { ($0.name, $0.base, $0.last - $0.base + 1) } }
+        published.withLock { $0[$0.count - 1].entries.map { ($0.name, $0.base, $0.last - $0.base + 1) } }
     }
 }

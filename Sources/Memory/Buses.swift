@@ -34,8 +34,8 @@ public final class PortIOBus: Sendable {
 
     @inline(__always)
     public func read(port: UInt16, size: Int) -> UInt32 {
-        if let (device, offset) = bus.find(UInt64(port)) {
-            return device.ioRead(offset: UInt16(truncatingIfNeeded: offset), size: size)
+        if let value = bus.withDevice(at: UInt64(port), { $0.ioRead(offset: UInt16(truncatingIfNeeded: $1), size: size) }) {
+            return value
         }
         unclaimed.wrappingAdd(1, ordering: .relaxed)
         if Log.isDebug { Log.debug("port read from unclaimed port 0x\(hex(UInt64(port))) (\(size) bytes)") }
@@ -44,8 +44,7 @@ public final class PortIOBus: Sendable {
 
     @inline(__always)
     public func write(port: UInt16, size: Int, value: UInt32) {
-        if let (device, offset) = bus.find(UInt64(port)) {
-            device.ioWrite(offset: UInt16(truncatingIfNeeded: offset), size: size, value: value)
+        if bus.withDevice(at: UInt64(port), { $0.ioWrite(offset: UInt16(truncatingIfNeeded: $1), size: size, value: value) }) != nil {
             return
         }
         unclaimed.wrappingAdd(1, ordering: .relaxed)
@@ -68,8 +67,8 @@ public final class MMIOBus: Sendable {
 
     @inline(__always)
     public func read(address: UInt64, size: Int) -> UInt64 {
-        if let (device, offset) = bus.find(address) {
-            return device.mmioRead(offset: offset, size: size)
+        if let value = bus.withDevice(at: address, { $0.mmioRead(offset: $1, size: size) }) {
+            return value
         }
         unclaimed.wrappingAdd(1, ordering: .relaxed)
         if Log.isDebug { Log.debug("MMIO read from unclaimed address 0x\(hex(address)) (\(size) bytes)") }
@@ -78,8 +77,7 @@ public final class MMIOBus: Sendable {
 
     @inline(__always)
     public func write(address: UInt64, size: Int, value: UInt64) {
-        if let (device, offset) = bus.find(address) {
-            device.mmioWrite(offset: offset, size: size, value: value)
+        if bus.withDevice(at: address, { $0.mmioWrite(offset: $1, size: size, value: value) }) != nil {
             return
         }
         unclaimed.wrappingAdd(1, ordering: .relaxed)
