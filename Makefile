@@ -6,8 +6,8 @@ SHELL := /bin/bash
 #   gcc, binutils, make : the firmware guests and the C benchmark floor
 #   linux-libc-dev      : <linux/kvm.h> for the CKVM module
 #   qemu-system-x86     : the reference VMM the tests and benchmark compare with
-#   python3             : the benchmark harness
-DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3
+#   python3, time       : the benchmark harness and its peak-RSS probe
+DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3 time
 
 # Statically linked: smaller and faster to start (see README, "Footprint").
 SWIFT_RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
