@@ -26,6 +26,9 @@ let package = Package(
         // QEMU-grammar command line -> MachineConfig.
         .target(name: "CommandLineOptions", dependencies: ["Machine"]),
         .executableTarget(name: "swiftvmm", dependencies: ["CommandLineOptions", "Machine"]),
+        // `make bench`: the exit path's own cost, fed synthetic exits.
+        .executableTarget(name: "ExitPathBench", dependencies: ["Machine", "KVM", "Memory", "Devices", "CKVM"],
+                          path: "Benchmarks/ExitPathBench"),
 
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
