@@ -23,9 +23,11 @@ let package = Package(
         .target(name: "Boot", dependencies: ["Memory"]),
         // Assembles KVM + memory + devices + vCPU threads.
         .target(name: "Machine", dependencies: ["KVM", "Memory", "Devices", "Boot", "CKVM", "CLinuxHost"]),
+        // QMP: JSON stream, sessions, commands, events, sockets.
+        .target(name: "Control", dependencies: ["Machine", "Memory", "CLinuxHost"]),
         // QEMU-grammar command line -> MachineConfig.
-        .target(name: "CommandLineOptions", dependencies: ["Machine"]),
-        .executableTarget(name: "swiftvmm", dependencies: ["CommandLineOptions", "Machine"]),
+        .target(name: "CommandLineOptions", dependencies: ["Machine", "Control"]),
+        .executableTarget(name: "swiftvmm", dependencies: ["CommandLineOptions", "Machine", "Control"]),
         // `make bench`: the exit path's own cost, fed synthetic exits.
         .executableTarget(name: "ExitPathBench", dependencies: ["Machine", "KVM", "Memory", "Devices", "CKVM"],
                           path: "Benchmarks/ExitPathBench"),
@@ -35,7 +37,8 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "Memory"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Memory"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "KVM", "Memory", "Devices"]),
-        .testTarget(name: "CommandLineOptionsTests", dependencies: ["CommandLineOptions", "Machine"]),
+        .testTarget(name: "CommandLineOptionsTests", dependencies: ["CommandLineOptions", "Machine", "Control"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control"]),
         .testTarget(name: "IntegrationTests", dependencies: []),
     ]
 )

@@ -9,7 +9,9 @@
  * `syscall` and `int n` are not usable under an emulated ring 0 (HOST.md).
  *
  * EXIT_LOOP=N builds the exit benchmark: N `out` instructions to an unused
- * port from ring 3 between two marker lines.
+ * port from ring 3 between two marker lines. TICKER builds a guest that, after
+ * its checks, prints "swiftvmm-tick: N" from a ring-3 hot loop forever (for
+ * pause/resume tests).
  */
 #include "guest.h"
 
@@ -63,6 +65,15 @@ static void user_main(void) {
     puts_serial("\n");
     for (u32 i = 0; i < EXIT_LOOP; i++) outb(UNUSED_PORT, (u8)i);
     puts_serial("swiftvmm-bench: exit loop end\n");
+#endif
+
+#ifdef TICKER
+    for (u64 tick = 0;; tick++) {
+        checksum_loop(2000000);
+        puts_serial("swiftvmm-tick: ");
+        put_dec(tick);
+        puts_serial("\n");
+    }
 #endif
 
     puts_serial("swiftvmm-test: done pass=");

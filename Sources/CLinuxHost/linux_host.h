@@ -1,14 +1,21 @@
 // Linux host APIs the Glibc Swift module does not expose: epoll, eventfd,
-// signalfd, and prctl (variadic, so wrapped). Headers only, no C code.
+// signalfd, prctl and gettid (variadic syscalls, so wrapped inline).
 #ifndef LINUX_HOST_H
 #define LINUX_HOST_H
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /// Names the calling thread (PR_SET_NAME; at most 15 characters are kept).
 static inline int linux_host_set_thread_name(const char *name) {
     return prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+/// The calling thread's Linux thread id (gettid(2)).
+static inline int linux_host_gettid(void) {
+    return (int)syscall(SYS_gettid);
 }
 #endif

@@ -1,8 +1,9 @@
+import Control
 import Machine
 
 /// What the command line asks for.
 public enum Command: Equatable {
-    case run(MachineConfig)
+    case run(MachineConfig, qmp: [QMPEndpoint])
     case help
     case version
 }
@@ -14,7 +15,7 @@ public enum Command: Equatable {
 public struct CommandLineParser {
     /// Options that take a value.
     static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
-                                      "display", "name", "log-level"]
+                                      "display", "name", "log-level", "qmp"]
     /// Options that are flags.
     static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
                                      "version", "exit-stats"]
@@ -25,6 +26,7 @@ public struct CommandLineParser {
         var config = MachineConfig()
         var serials: [String] = []
         var nodefaults = false
+        var qmp: [QMPEndpoint] = []
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]
@@ -66,6 +68,8 @@ public struct CommandLineParser {
                 let (first, options) = OptionValues.keyValueList(value)
                 config.name = options.first { $0.key == "guest" }?.value ?? first
             case "log-level": config.logLevel = try logLevel(value)
+            case "qmp":
+                do { qmp.append(try QMPEndpoint.parse(value)) } catch { throw CommandLineError(error.description) }
             default: break
             }
         }
@@ -75,7 +79,7 @@ public struct CommandLineParser {
         } else if nodefaults {
             config.serial = .none
         }
-        return .run(config)
+        return .run(config, qmp: qmp)
     }
 
     func memorySize(_ value: String) throws(CommandLineError) -> UInt64 {
@@ -170,6 +174,8 @@ public struct CommandLineParser {
       -no-reboot           exit instead of resetting when the guest resets
       -S                   do not start the vCPUs (wait for a monitor)
       -name NAME           a name for the VM
+    Control:
+      -qmp unix:PATH,server=on,wait=off   QMP socket (also tcp:HOST:PORT; repeatable)
     Devices:
       -serial stdio|file:PATH|none   COM1 backend (default stdio; Ctrl-A x quits)
       -device isa-debug-exit[,iobase=0x501][,iosize=2]

@@ -6,9 +6,14 @@ import Memory
 /// KVM_TRANSLATE and guest memory) and the registers.
 enum CrashReport {
     static func describe(vcpu: VCPU, index: Int, memory: GuestMemory, reason: String) -> String {
-        var lines = ["vCPU \(index) stopped: \(reason)"]
+        "vCPU \(index) stopped: \(reason)\n" + registers(vcpu: vcpu, index: index, memory: memory)
+    }
+
+    /// The register block of the report (also HMP's "info registers").
+    static func registers(vcpu: VCPU, index: Int, memory: GuestMemory) -> String {
+        var lines: [String] = []
         guard let regs = try? vcpu.registers(), let sregs = try? vcpu.specialRegisters() else {
-            return (lines + ["  (registers unavailable)"]).joined(separator: "\n")
+            return "  vCPU \(index): registers unavailable"
         }
         let cpl = sregs.cs.selector & 3
         let mode: String

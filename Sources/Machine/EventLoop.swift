@@ -1,59 +1,85 @@
-import Devices
 import CLinuxHost
+import Devices
 import Glibc
 import Memory
 
-/// The main thread's loop: host input for the serial port, signals, stop and
-/// reset news from the vCPU threads (through an eventfd), and the periodic
-/// "can any vCPU ever wake?" check. Sleeps in epoll_wait; never spins.
+/// The main thread's loop: host input for the serial port, signals, news
+/// from the vCPU threads (through an eventfd), file descriptors other layers
+/// watch (the QMP server), and the periodic "can any vCPU ever wake?" check.
+/// Sleeps in epoll_wait; never spins. Everything here runs on the main thread.
 final class EventLoop {
     private let parts: MachineParts
     private let inputFD: Int32?
-    private let signalFD: Int32
-    private let kickAll: () -> Void
+    private let signals = SignalWatcher()
     private let epollFD: Int32
+    /// Kicks every vCPU out of KVM_RUN; set when the threads exist.
+    var kickAll: () -> Void = {}
+    /// Announces events to monitors.
+    var announce: (MachineEvent) -> Void = { _ in }
 
     /// Input taken from the host but not yet accepted by the UART (its FIFO
     /// was full). Bounded: stdin is not read again until this drains.
     private var pending: [UInt8] = []
     private var inputWatched = false
     private var escape = ConsoleEscape()
+    private var handlers: [Int32: (UInt32) -> Void] = [:]
 
     /// How long the VM may be quiet before the halt check runs.
     static let idleCheckMilliseconds: Int32 = 300
     static let inputRetryMilliseconds: Int32 = 5
     static let readChunk = 64
 
-    init(parts: MachineParts, inputFD: Int32?, signalFD: Int32, kickAll: @escaping () -> Void) {
+    init(parts: MachineParts, inputFD: Int32?) {
         self.parts = parts
         self.inputFD = inputFD
-        self.signalFD = signalFD
-        self.kickAll = kickAll
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        watch(parts.lifecycle.wakeFD)
-        if signalFD >= 0 { watch(signalFD) }
-        if let inputFD { inputWatched = watch(inputFD) }
+        add(parts.lifecycle.wakeFD)
+        if signals.fd >= 0 { add(signals.fd) }
+        if let inputFD { inputWatched = add(inputFD) }
     }
 
     deinit { close(epollFD) }
 
     @discardableResult
-    private func watch(_ fd: Int32) -> Bool {
+    private func add(_ fd: Int32, events: UInt32 = EPOLLIN.rawValue) -> Bool {
         var ev = epoll_event()
-        ev.events = EPOLLIN.rawValue
+        ev.events = events
         ev.data.fd = fd
         return epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) == 0
     }
 
-    private func unwatch(_ fd: Int32) {
+    private func remove(_ fd: Int32) {
         epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+    }
+
+    /// Calls `handler` with the ready events whenever `fd` is ready.
+    func watch(_ fd: Int32, events: UInt32, _ handler: @escaping (UInt32) -> Void) {
+        handlers[fd] = handler
+        if !add(fd, events: events) {
+            var ev = epoll_event()
+            ev.events = events
+            ev.data.fd = fd
+            epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &ev)
+        }
+    }
+
+    func unwatch(_ fd: Int32) {
+        handlers[fd] = nil
+        remove(fd)
     }
 
     func run() -> StopReason {
         let lifecycle = parts.lifecycle
         var seenReset = lifecycle.resetGeneration
-        var events = [epoll_event](repeating: epoll_event(), count: 4)
+        var events = [epoll_event](repeating: epoll_event(), count: 16)
         while true {
+            if let report = lifecycle.takeHeldFailure() {
+                // A monitor is attached: keep serving it with the VM held.
+                Log.writeLine("swiftvmm: " + report)
+                Log.writeLine("swiftvmm: the VM is stopped (internal-error); 'quit' ends it")
+                kickAll()
+                announce(.stop)
+            }
             if let reason = lifecycle.stopReason {
                 kickAll()
                 return reason
@@ -73,13 +99,15 @@ final class EventLoop {
                         seenReset = generation
                         kickAll()  // every vCPU must load its reset state
                     }
-                } else if fd == signalFD {
+                    for r in lifecycle.takeUnannouncedResets() { announce(.reset(guest: r.guest, reason: r.reason)) }
+                } else if fd == signals.fd {
                     var info = signalfd_siginfo()
                     _ = read(fd, &info, MemoryLayout<signalfd_siginfo>.size)
-                    Log.writeLine("swiftvmm: terminating on signal \(info.ssi_signo)")
-                    lifecycle.requestStop(.userQuit)
+                    lifecycle.requestStop(.signal(Int32(info.ssi_signo)))
                 } else if fd == inputFD {
                     readInput(fd)
+                } else if let handler = handlers[fd] {
+                    handler(events[i].events)
                 }
             }
             deliverPending()
@@ -93,12 +121,9 @@ final class EventLoop {
     private func readInput(_ fd: Int32) {
         var chunk = [UInt8](repeating: 0, count: EventLoop.readChunk)
         let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if got < 0 {
-            if errno == EINTR || errno == EAGAIN { return }
-            got == 0 ? () : Log.warning("serial input: \(errnoText(errno)); input closed")
-        }
+        if got < 0 && (errno == EINTR || errno == EAGAIN) { return }
         if got <= 0 {
-            unwatch(fd)  // EOF: the guest keeps running without input
+            remove(fd)  // EOF or error: the guest keeps running without input
             inputWatched = false
             return
         }
@@ -111,7 +136,7 @@ final class EventLoop {
             }
         }
         if !pending.isEmpty && inputWatched {
-            unwatch(fd)  // back-pressure: read no more until the UART took this
+            remove(fd)  // back-pressure: read no more until the UART took this
             inputWatched = false
         }
     }
@@ -124,7 +149,7 @@ final class EventLoop {
         let taken = pending.withUnsafeBytes { serial.receive($0) }
         pending.removeFirst(taken)
         if pending.isEmpty, let inputFD, !inputWatched {
-            inputWatched = watch(inputFD)
+            inputWatched = add(inputFD)
         }
     }
 }

@@ -6,7 +6,12 @@ import Synchronization
 /// event loop. The first stop reason wins. The event loop sleeps in epoll and
 /// is woken through an eventfd.
 public final class Lifecycle: Sendable {
-    public enum RunState: Sendable, Equatable { case prelaunch, running, paused, stopping }
+    public enum RunState: Sendable, Equatable {
+        case prelaunch, running, paused, stopping
+        /// A vCPU failed and a monitor is attached: the VM is held for
+        /// inspection (QEMU's internal-error state) until `quit`.
+        case internalError
+    }
 
     struct State {
         var runState: RunState
@@ -17,6 +22,11 @@ public final class Lifecycle: Sendable {
         var haltRound = 0
         var haltReports = 0
         var haltStuck = 0
+        /// Resets not yet announced to monitors: (by the guest?, reason).
+        var unannouncedResets: [(guest: Bool, reason: String)] = []
+        /// With a monitor, a failure holds the VM instead of ending it.
+        var holdOnFailure = false
+        var heldFailure: String?
     }
 
     private let state: Mutex<State>
@@ -38,38 +48,86 @@ public final class Lifecycle: Sendable {
     public var stopReason: StopReason? { state.withLock { $0.stopReason } }
     var resetGeneration: Int { state.withLock { $0.resetGeneration } }
 
-    /// Asks the VM to stop; later requests are ignored.
+    /// Asks the VM to stop; later requests are ignored. With a monitor
+    /// attached, a failure holds the VM in `internalError` instead.
     public func requestStop(_ reason: StopReason) {
-        let first = state.withLock { s -> Bool in
-            guard s.stopReason == nil else { return false }
+        enum Outcome { case ignored, stopping, held }
+        let outcome = state.withLock { s -> Outcome in
+            guard s.stopReason == nil else { return .ignored }
+            if case .failure(let report) = reason, s.holdOnFailure {
+                guard s.runState != .internalError else { return .ignored }
+                s.runState = .internalError
+                s.heldFailure = report
+                return .held
+            }
             s.stopReason = reason
             s.runState = .stopping
-            return true
+            return .stopping
         }
-        if first {
-            gate.set(open: true)  // let paused vCPU threads see the stop
-            wake()
+        switch outcome {
+        case .ignored: return
+        case .stopping: gate.set(open: true)  // let parked vCPU threads see the stop
+        case .held: gate.set(open: false)
         }
-    }
-
-    public func requestReset() {
-        state.withLock { $0.resetGeneration += 1 }
         wake()
     }
 
-    /// Starts or resumes the vCPUs (from prelaunch or paused).
-    public func resume() {
-        state.withLock { s in if s.runState != .stopping { s.runState = .running } }
-        gate.set(open: true)
+    func setHoldOnFailure(_ hold: Bool) { state.withLock { $0.holdOnFailure = hold } }
+
+    /// The failure report of a held VM, once (the event loop prints it).
+    func takeHeldFailure() -> String? {
+        state.withLock { s in
+            defer { s.heldFailure = nil }
+            return s.heldFailure
+        }
     }
 
-    public func pause() {
-        state.withLock { s in if s.runState == .running { s.runState = .paused } }
-        gate.set(open: false)
+    /// Every vCPU reloads its reset state; monitors hear a RESET event.
+    public func requestReset(byGuest: Bool) {
+        state.withLock { s in
+            s.resetGeneration += 1
+            s.unannouncedResets.append(byGuest ? (true, "guest-reset") : (false, "host-qmp-system-reset"))
+        }
+        wake()
+    }
+
+    func takeUnannouncedResets() -> [(guest: Bool, reason: String)] {
+        state.withLock { s in
+            defer { s.unannouncedResets.removeAll() }
+            return s.unannouncedResets
+        }
+    }
+
+    /// Starts or resumes the vCPUs (from prelaunch or paused); false when
+    /// the VM cannot run (stopping or held after a failure).
+    @discardableResult
+    public func resume() -> Bool {
+        let ok = state.withLock { s -> Bool in
+            guard s.runState == .prelaunch || s.runState == .paused || s.runState == .running else { return false }
+            s.runState = .running
+            return true
+        }
+        if ok { gate.set(open: true) }
+        return ok
+    }
+
+    /// Parks the vCPUs at their next exit; false when not running.
+    @discardableResult
+    public func pause() -> Bool {
+        let ok = state.withLock { s -> Bool in
+            guard s.runState == .running else { return false }
+            s.runState = .paused
+            return true
+        }
+        if ok { gate.set(open: false) }
+        return ok
     }
 
     /// Blocks a vCPU thread while the VM is paused.
     func waitUntilRunnable() { gate.wait() }
+
+    /// vCPU threads parked at the gate right now.
+    var parkedVCPUs: Int { gate.waiters }
 
     /// Starts a halt-check round for `vcpus` vCPUs; returns its number.
     func beginHaltCheck() -> Int {
@@ -108,6 +166,7 @@ final class RunGate: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var isOpen = true
+    private var waiting = 0
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -130,7 +189,16 @@ final class RunGate: @unchecked Sendable {
 
     func wait() {
         pthread_mutex_lock(mutex)
+        waiting += 1
         while !isOpen { pthread_cond_wait(cond, mutex) }
+        waiting -= 1
         pthread_mutex_unlock(mutex)
+    }
+
+    /// Threads blocked in `wait` (a gate that is open has none for long).
+    var waiters: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return isOpen ? 0 : waiting
     }
 }

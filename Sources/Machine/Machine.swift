@@ -13,6 +13,8 @@ public final class Machine {
     let vm: VirtualMachine
     let runners: [VCPURunner]
     private let serialInputFD: Int32?
+    private let loop: EventLoop
+    private var threads: [pthread_t] = []
 
     /// Guest-physical pages KVM may use on Intel hosts for real-mode
     /// emulation (KVM_SET_TSS_ADDR, 3 pages) and the EPT identity map (1
@@ -110,22 +112,21 @@ public final class Machine {
         self.vm = vm
         self.runners = runners
         self.serialInputFD = serialInputFD
+        loop = EventLoop(parts: parts, inputFD: serialInputFD)
     }
 
     public var lifecycle: Lifecycle { parts.lifecycle }
+    public var config: MachineConfig { parts.config }
 
     /// Runs the VM until it stops; returns the process exit status.
     public func run() -> Int32 {
         installKickHandler()
-        let signals = SignalWatcher()
         let terminal = RawTerminal(fd: 0)
         if serialInputFD != nil { terminal.enter() }
         defer { terminal.restore() }
-        if parts.config.startPaused {
-            Log.warning("-S: the VM waits for a monitor 'cont'; press Ctrl-A x to quit")
+        if parts.config.startPaused && !hasMonitor {
+            Log.warning("-S without a monitor: the VM cannot be started; press Ctrl-A x to quit")
         }
-
-        var threads: [pthread_t] = []
         for runner in runners {
             do {
                 threads.append(try spawnThread(name: "vcpu\(runner.index)") { runner.run() })
@@ -134,16 +135,110 @@ public final class Machine {
                 break
             }
         }
-        let loop = EventLoop(parts: parts, inputFD: serialInputFD, signalFD: signals.fd) {
-            for (runner, thread) in zip(self.runners, threads) {
-                runner.vcpu.requestImmediateExit()
-                pthread_kill(thread, kickSignal)
-            }
-        }
+        loop.kickAll = { [unowned self] in self.kickAll() }
+        loop.announce = { [unowned self] event in self.announce(event) }
         let reason = loop.run()
         terminal.restore()
+        if let cause = reason.shutdownCause { announce(.shutdown(guest: cause.guest, reason: cause.reason)) }
         if let message = reason.message { Log.writeLine("swiftvmm: " + message) }
         if parts.config.exitStats { Log.writeLine(ExitStats.summary(runners.compactMap(\.stats))) }
         return reason.exitStatus
+    }
+
+    // MARK: control, for a monitor (main thread only)
+
+    /// Receives every MachineEvent, on the main thread. Set before `run`.
+    public var onEvent: (MachineEvent) -> Void = { _ in }
+    private var shutdownAnnounced = false
+    private var hasMonitor = false
+
+    private func announce(_ event: MachineEvent) {
+        if case .shutdown = event {
+            if shutdownAnnounced { return }
+            shutdownAnnounced = true
+        }
+        onEvent(event)
+    }
+
+    /// A monitor is attached: a failure holds the VM (internal-error)
+    /// instead of ending the process, as QEMU does.
+    public func attachMonitor() {
+        hasMonitor = true
+        parts.lifecycle.setHoldOnFailure(true)
+    }
+
+    /// Calls `handler` on the main thread when `fd` has `events` (EPOLLIN...).
+    public func watch(_ fd: Int32, events: UInt32, _ handler: @escaping (UInt32) -> Void) {
+        loop.watch(fd, events: events, handler)
+    }
+
+    public func unwatch(_ fd: Int32) { loop.unwatch(fd) }
+
+    public var runState: Lifecycle.RunState { parts.lifecycle.runState }
+
+    /// Stops the vCPUs: returns once every vCPU thread is out of KVM_RUN and
+    /// parked (or after a second), then announces STOP. False if not running.
+    @discardableResult
+    public func pause() -> Bool {
+        guard parts.lifecycle.pause() else { return false }
+        waitUntilParked()
+        announce(.stop)
+        return true
+    }
+
+    /// Starts or resumes the vCPUs and announces RESUME. False if the VM
+    /// cannot run (held after a failure, or stopping).
+    @discardableResult
+    public func resume() -> Bool {
+        let state = parts.lifecycle.runState
+        guard state != .running else { return true }
+        guard parts.lifecycle.resume() else { return false }
+        announce(.resume)
+        return true
+    }
+
+    /// A reset requested by the host (QMP system_reset).
+    public func systemReset() {
+        parts.resetPlatform(byGuest: false)
+    }
+
+    /// Ends the VM on the monitor's request; SHUTDOWN is announced now, so a
+    /// monitor can send it before its reply, as QEMU does.
+    public func quit() {
+        announce(.shutdown(guest: false, reason: "host-qmp-quit"))
+        parts.lifecycle.requestStop(.hostQuit)
+    }
+
+    /// The vCPU threads' Linux thread ids, by vCPU index.
+    public var vcpuThreadIDs: [Int32] { runners.map { $0.threadID.load(ordering: .relaxed) } }
+
+    /// HMP's "info registers": the vCPUs' state, read with the vCPUs parked
+    /// (a running VM is paused for the read, silently, and resumed).
+    public func registerReport() -> String {
+        let wasRunning = parts.lifecycle.runState == .running
+        if wasRunning {
+            parts.lifecycle.pause()
+            waitUntilParked()
+        }
+        defer { if wasRunning { parts.lifecycle.resume() } }
+        return runners.map { "CPU#\($0.index)\n" + CrashReport.registers(vcpu: $0.vcpu, index: $0.index, memory: parts.memory) }
+            .joined(separator: "\n")
+    }
+
+    private func kickAll() {
+        for (runner, thread) in zip(runners, threads) where !runner.finished.load(ordering: .acquiring) {
+            runner.vcpu.requestImmediateExit()
+            pthread_kill(thread, kickSignal)
+        }
+    }
+
+    private func waitUntilParked() {
+        kickAll()
+        for _ in 0..<1000 {
+            let live = runners.filter { !$0.finished.load(ordering: .acquiring) }.count
+            if parts.lifecycle.parkedVCPUs >= live { return }
+            usleep(1000)
+        }
+        Log.warning("not every vCPU stopped within a second")
     }
 }

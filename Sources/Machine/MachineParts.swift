@@ -28,7 +28,7 @@ final class MachineParts: Sendable {
 
     /// A platform reset: devices to their reset state, the BIOS copy below
     /// 1 MiB restored, then every vCPU told to reload its reset state.
-    func resetPlatform() {
+    func resetPlatform(byGuest: Bool) {
         serial?.reset()
         do {
             try firmware.installLowCopy(in: memory)
@@ -36,7 +36,7 @@ final class MachineParts: Sendable {
             lifecycle.requestStop(.failure("reset failed: \(error)"))
             return
         }
-        lifecycle.requestReset()
+        lifecycle.requestReset(byGuest: byGuest)
     }
 }
 

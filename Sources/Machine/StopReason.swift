@@ -10,15 +10,19 @@ public enum StopReason: Sendable, Equatable {
     case haltedForever
     /// A triple fault or reset request with -no-reboot.
     case resetWithNoReboot
-    /// Ctrl-A x (or a signal).
+    /// Ctrl-A x.
     case userQuit
+    /// SIGINT, SIGTERM or SIGHUP.
+    case signal(Int32)
+    /// The monitor's `quit`.
+    case hostQuit
     /// The guest or KVM failed; the report was already printed.
     case failure(String)
 
     public var exitStatus: Int32 {
         switch self {
         case .debugExit(let s): s
-        case .haltedForever, .resetWithNoReboot, .userQuit: 0
+        case .haltedForever, .resetWithNoReboot, .userQuit, .signal, .hostQuit: 0
         case .failure: 2
         }
     }
@@ -30,7 +34,34 @@ public enum StopReason: Sendable, Equatable {
         case .haltedForever: "guest halted with interrupts disabled and nothing can wake it; stopping"
         case .resetWithNoReboot: "guest reset (triple fault) with -no-reboot; stopping"
         case .userQuit: "terminated by the user"
+        case .signal(let n): "terminating on signal \(n)"
+        case .hostQuit: nil
         case .failure(let s): s
         }
     }
+}
+
+extension StopReason {
+    /// The SHUTDOWN event's data (QEMU's ShutdownCause names), nil when the
+    /// stop is not a shutdown (a failure).
+    public var shutdownCause: (guest: Bool, reason: String)? {
+        switch self {
+        case .debugExit, .haltedForever: (true, "guest-shutdown")
+        case .resetWithNoReboot: (true, "guest-reset")
+        case .userQuit: (false, "host-ui")
+        case .signal: (false, "host-signal")
+        case .hostQuit: (false, "host-qmp-quit")
+        case .failure: nil
+        }
+    }
+}
+
+/// What a monitor hears about the VM (QMP events), delivered on the main
+/// thread in the order they happen.
+public enum MachineEvent: Sendable, Equatable {
+    case stop
+    case resume
+    case reset(guest: Bool, reason: String)
+    case shutdown(guest: Bool, reason: String)
+    case powerdown
 }

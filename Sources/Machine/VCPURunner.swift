@@ -1,8 +1,10 @@
 import Boot
+import CLinuxHost
 import CKVM
 import Glibc
 import KVM
 import Memory
+import Synchronization
 
 /// One vCPU's thread: KVM_RUN, handle the exit, repeat, until the VM stops.
 final class VCPURunner: @unchecked Sendable {
@@ -12,6 +14,10 @@ final class VCPURunner: @unchecked Sendable {
     let index: Int
     private let machine: MachineParts
     let stats: ExitStats?
+    /// The Linux thread id (gettid) once the thread runs; 0 before.
+    let threadID = Atomic<Int32>(0)
+    /// Set when the thread has left its loop.
+    let finished = Atomic<Bool>(false)
 
     init(vcpu: VCPU, index: Int, machine: MachineParts, stats: ExitStats?) {
         self.vcpu = vcpu
@@ -22,6 +28,12 @@ final class VCPURunner: @unchecked Sendable {
 
     /// The thread body.
     func run() {
+        threadID.store(linux_host_gettid(), ordering: .relaxed)
+        defer { finished.store(true, ordering: .releasing) }
+        loop()
+    }
+
+    private func loop() {
         let lifecycle = machine.lifecycle
         var seenReset = lifecycle.resetGeneration
         var seenHaltRound = lifecycle.currentHaltRound
@@ -55,7 +67,7 @@ final class VCPURunner: @unchecked Sendable {
                     return
                 }
                 Log.info("guest reset (triple fault)")
-                machine.resetPlatform()
+                machine.resetPlatform(byGuest: true)
             case .halted:
                 // Only without an in-kernel LAPIC: HLT with IF=0 never ends.
                 if let regs = try? vcpu.registers(), regs.rflags & Self.interruptFlag == 0 {

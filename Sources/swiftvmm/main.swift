@@ -1,4 +1,5 @@
 import CommandLineOptions
+import Control
 import Glibc
 import Machine
 import Memory
@@ -23,7 +24,7 @@ case .help:
     print(CommandLineParser.usage)
 case .version:
     print("SwiftVMM version \(version)")
-case .run(let config):
+case .run(let config, let qmp):
     switch config.logLevel {
     case .error: Log.setLevel(.error)
     case .warning: Log.setLevel(.warning)
@@ -36,5 +37,12 @@ case .run(let config):
     } catch {
         fail(error.description)
     }
-    exit(machine.run())
+    var server: QMPServer?
+    if !qmp.isEmpty {
+        do { server = try QMPServer(endpoints: qmp, machine: machine) } catch { fail(error.description) }
+        server?.start()
+    }
+    let status = machine.run()
+    server?.finish()
+    exit(status)
 }

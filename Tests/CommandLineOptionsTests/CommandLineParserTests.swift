@@ -10,7 +10,7 @@ let sizeCases: [(String, UInt64)] = [
 @Suite("Command line")
 struct CommandLineParserTests {
     func config(_ args: [String]) throws -> MachineConfig {
-        guard case .run(let c) = try CommandLineParser().parse(args) else {
+        guard case .run(let c, _) = try CommandLineParser().parse(args) else {
             Issue.record("expected a run command")
             return MachineConfig()
         }

@@ -1,0 +1,66 @@
+import Machine
+
+/// What QMP commands need from the VM. Machine provides it (through
+/// `MachineAdapter`); tests provide a fake. Called on the main thread only.
+public protocol QMPMachine: AnyObject {
+    /// QEMU's RunState name: prelaunch, running, paused, shutdown,
+    /// internal-error, guest-panicked.
+    var statusName: String { get }
+    var isRunning: Bool { get }
+    var name: String? { get }
+    /// (cpu-index, host thread id) per vCPU.
+    var cpus: [(index: Int, threadID: Int32)] { get }
+    /// Stops the vCPUs; the STOP event is sent before this returns.
+    func stop()
+    /// Resumes; the RESUME event is sent before this returns.
+    func cont() throws(QMPError)
+    func systemReset()
+    func systemPowerdown() throws(QMPError)
+    /// Ends the VMM; the SHUTDOWN event is sent before this returns.
+    func quit()
+    func registersText() -> String
+}
+
+/// Machine as a QMPMachine.
+public final class MachineAdapter: QMPMachine {
+    let machine: Machine
+
+    public init(_ machine: Machine) { self.machine = machine }
+
+    public var statusName: String {
+        switch machine.runState {
+        case .prelaunch: "prelaunch"
+        case .running: "running"
+        case .paused: "paused"
+        case .stopping: "shutdown"
+        case .internalError: "internal-error"
+        }
+    }
+
+    public var isRunning: Bool { machine.runState == .running }
+    public var name: String? { machine.config.name }
+    public var cpus: [(index: Int, threadID: Int32)] { machine.vcpuThreadIDs.enumerated().map { ($0.offset, $0.element) } }
+
+    public func stop() { machine.pause() }
+
+    public func cont() throws(QMPError) {
+        switch machine.runState {
+        case .internalError:
+            throw .generic("Resetting the Virtual Machine is required")
+        case .stopping:
+            throw .generic("The VM is shutting down")
+        default:
+            machine.resume()
+        }
+    }
+
+    public func systemReset() { machine.systemReset() }
+
+    public func systemPowerdown() throws(QMPError) {
+        // Needs the ACPI power button (the PC platform issue).
+        throw .generic("system_powerdown is not supported yet: this machine has no ACPI power button")
+    }
+
+    public func quit() { machine.quit() }
+    public func registersText() -> String { machine.registerReport() }
+}
