@@ -7,7 +7,8 @@ SHELL := /bin/bash
 #   linux-libc-dev      : <linux/kvm.h> for the CKVM module
 #   qemu-system-x86     : the reference VMM the tests and benchmark compare with
 #   python3, time       : the benchmark harness and its peak-RSS probe
-DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3 time
+#   python3-venv        : the virtualenv for the QMP tests' client (qemu.qmp, PyPI)
+DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3 python3-venv time
 
 # Statically linked: smaller and faster to start (see README, "Benchmarks").
 # lld (shipped with the toolchain) because gold warns about the runtime's
@@ -16,7 +17,10 @@ SWIFT_RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executa
 SWIFTVMM := $(CURDIR)/.build/release/swiftvmm
 FIRMWARE := $(CURDIR)/Firmware/build
 
-.PHONY: all deps firmware build run test unit-test bench clean
+# QEMU's own QMP client and pytest, from PyPI, in a virtualenv under .build.
+QMP_VENV := $(CURDIR)/.build/qmp-venv
+
+.PHONY: all deps firmware build run test bench clean qmp-venv
 
 all: build
 
@@ -43,10 +47,16 @@ build: deps
 run: firmware build
 	$(SWIFTVMM) -bios $(FIRMWARE)/demo.bin -no-reboot -nographic
 
-# Every test: unit tests of each layer, then the boot tests that start the
-# built swiftvmm (and QEMU) on the firmware guests.
-test: firmware build
+qmp-venv: deps
+	@test -x $(QMP_VENV)/bin/pytest || { python3 -m venv $(QMP_VENV) && \
+	  $(QMP_VENV)/bin/pip install -q --disable-pip-version-check qemu.qmp pytest; }
+
+# Every test: unit tests of each layer, the boot tests that start the built
+# swiftvmm (and QEMU) on the firmware guests, then the QMP tests driven by
+# qemu.qmp and raw sockets.
+test: firmware build qmp-venv
 	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) swift test
+	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) $(QMP_VENV)/bin/pytest -q -p no:cacheprovider Tests/QMP
 
 bench: firmware build
 	$(MAKE) -C Benchmarks

@@ -1,4 +1,5 @@
 @testable import CommandLineOptions
+import Control
 import Machine
 import Testing
 
@@ -111,6 +112,18 @@ struct CommandLineParserTests {
         #expect(error(["-m"]) == "option '-m' needs a value")
         #expect(error(["-"]) != nil)
         #expect(error(["-log-level", "loud"]) == "-log-level 'loud': use error, warning, info or debug")
+    }
+
+    @Test("-qmp endpoints, repeatable; bad ones are one line naming the value")
+    func qmp() throws {
+        let command = try CommandLineParser().parse(["-qmp", "unix:/tmp/a.sock,server=on,wait=off",
+                                                     "-qmp", "tcp:127.0.0.1:4444,server,nowait"])
+        guard case .run(_, let qmp) = command else {
+            Issue.record("expected run")
+            return
+        }
+        #expect(qmp.map(\.address) == [.unix(path: "/tmp/a.sock"), .tcp(host: "127.0.0.1", port: 4444)])
+        #expect(error(["-qmp", "unix:/tmp/a.sock"]) == "-qmp 'unix:/tmp/a.sock': only server mode is supported (add server=on,wait=off)")
     }
 
     @Test("help, version, flags")

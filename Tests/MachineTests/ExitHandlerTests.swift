@@ -144,12 +144,38 @@ struct LifecycleTests {
         #expect(l.stopReason == .haltedForever)
     }
 
-    @Test("a reset bumps the generation each vCPU applies once")
+    @Test("a reset bumps the generation each vCPU applies once, and is announced once")
     func resets() throws {
         let l = try Lifecycle(startPaused: false)
         let g = l.resetGeneration
-        l.requestReset()
-        #expect(l.resetGeneration == g + 1)
+        l.requestReset(byGuest: true)
+        l.requestReset(byGuest: false)
+        #expect(l.resetGeneration == g + 2)
+        let announced = l.takeUnannouncedResets().map { "\($0.guest) \($0.reason)" }
+        #expect(announced == ["true guest-reset", "false host-qmp-system-reset"])
+        #expect(l.takeUnannouncedResets().isEmpty)
+    }
+
+    @Test("with a monitor a failure holds the VM (internal-error) instead of stopping it")
+    func holdOnFailure() throws {
+        let l = try Lifecycle(startPaused: false)
+        l.setHoldOnFailure(true)
+        l.requestStop(.failure("boom"))
+        #expect(l.runState == .internalError)
+        #expect(l.stopReason == nil)
+        #expect(l.takeHeldFailure() == "boom")
+        #expect(l.takeHeldFailure() == nil)
+        #expect(!l.resume())
+        l.requestStop(.hostQuit)
+        #expect(l.stopReason == .hostQuit)
+    }
+
+    @Test("shutdown causes use QEMU's names")
+    func shutdownCauses() {
+        #expect(StopReason.hostQuit.shutdownCause?.reason == "host-qmp-quit")
+        #expect(StopReason.signal(15).shutdownCause?.reason == "host-signal")
+        #expect(StopReason.resetWithNoReboot.shutdownCause?.guest == true)
+        #expect(StopReason.failure("x").shutdownCause == nil)
     }
 }
 
