@@ -28,6 +28,8 @@ public final class QMPServer {
 
     /// A client that does not read its replies is dropped past this much.
     static let outputLimit = 1 << 20
+    /// How long `finish` waits for connected clients to hang up first.
+    static let hangUpGraceMilliseconds = 250
 
     private let machine: Machine
     private let adapter: MachineAdapter
@@ -72,8 +74,10 @@ public final class QMPServer {
         }
     }
 
-    /// Sends what is still queued (briefly), closes everything, removes the
-    /// socket files. Call after the machine stopped.
+    /// Sends what is still queued (briefly), gives clients a moment to hang
+    /// up first (so a client that just read its `quit` reply sees an orderly
+    /// end rather than a reset), closes everything, removes the socket files.
+    /// Call after the machine stopped.
     public func finish() {
         for c in clients.values {
             var timeout = timeval(tv_sec: 1, tv_usec: 0)
@@ -81,8 +85,21 @@ public final class QMPServer {
             let flags = fcntl(c.fd, F_GETFL)
             _ = fcntl(c.fd, F_SETFL, flags & ~O_NONBLOCK)
             flush(c)
-            close(c.fd)
         }
+        var open = clients.values.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        var waited = 0
+        while !open.isEmpty && waited < QMPServer.hangUpGraceMilliseconds {
+            let n = poll(&open, nfds_t(open.count), 10)
+            waited += 10
+            guard n > 0 else { continue }
+            open.removeAll { p in
+                guard p.revents != 0 else { return false }
+                var scratch = [UInt8](repeating: 0, count: 512)
+                let got = scratch.withUnsafeMutableBytes { recv(p.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                return got <= 0  // hung up (or failed): done with it
+            }
+        }
+        for c in clients.values { close(c.fd) }
         clients.removeAll()
         for l in listeners {
             close(l.fd)
