@@ -111,16 +111,18 @@ public final class Lifecycle: Sendable {
         return ok
     }
 
-    /// Parks the vCPUs at their next exit; false when not running.
+    /// Parks the vCPUs at their next exit. From prelaunch the VM becomes
+    /// paused too (as QEMU's `stop` does). True only when it was running.
     @discardableResult
     public func pause() -> Bool {
-        let ok = state.withLock { s -> Bool in
+        let wasRunning = state.withLock { s -> Bool in
+            if s.runState == .prelaunch { s.runState = .paused }
             guard s.runState == .running else { return false }
             s.runState = .paused
             return true
         }
-        if ok { gate.set(open: false) }
-        return ok
+        if wasRunning { gate.set(open: false) }
+        return wasRunning
     }
 
     /// Blocks a vCPU thread while the VM is paused.
