@@ -1,4 +1,4 @@
-// Linux host APIs the Glibc Swift module does not expose: epoll, eventfd,
+// Linux host APIs the Glibc Swift module does not expose: epoll, eventfd, timerfd,
 // signalfd, prctl and gettid (variadic syscalls, so wrapped inline).
 #ifndef LINUX_HOST_H
 #define LINUX_HOST_H
@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

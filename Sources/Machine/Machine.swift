@@ -1,5 +1,6 @@
 import Boot
 import CKVM
+import CLinuxHost
 import Devices
 import Glibc
 import KVM
@@ -84,8 +85,9 @@ public final class Machine {
                 }
             } catch { throw MachineError.bus(error) }
 
+            let platform = try PCPlatform(vm: vm, ports: ports)
             let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
-                                     mmio: mmio, firmware: firmware, serial: serial)
+                                     mmio: mmio, firmware: firmware, serial: serial, platform: platform)
             let cpuid = try system.supportedCPUID()
             var runners: [VCPURunner] = []
             for i in 0..<config.vcpuCount {
@@ -113,6 +115,11 @@ public final class Machine {
         self.runners = runners
         self.serialInputFD = serialInputFD
         loop = EventLoop(parts: parts, inputFD: serialInputFD)
+        let platform = parts.platform
+        loop.watch(platform.pitAlarm.fd, events: EPOLLIN.rawValue) { _ in
+            platform.pitAlarm.acknowledge()
+            platform.pit.alarmFired()
+        }
     }
 
     public var lifecycle: Lifecycle { parts.lifecycle }

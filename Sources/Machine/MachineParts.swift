@@ -12,10 +12,11 @@ final class MachineParts: Sendable {
     let mmio: MMIOBus
     let firmware: FirmwareImage
     let serial: Serial16550?
+    let platform: PCPlatform
     let vcpuCount: Int
 
     init(config: MachineConfig, lifecycle: Lifecycle, memory: GuestMemory, ports: PortIOBus, mmio: MMIOBus,
-         firmware: FirmwareImage, serial: Serial16550?) {
+         firmware: FirmwareImage, serial: Serial16550?, platform: PCPlatform) {
         self.config = config
         self.lifecycle = lifecycle
         self.memory = memory
@@ -23,6 +24,7 @@ final class MachineParts: Sendable {
         self.mmio = mmio
         self.firmware = firmware
         self.serial = serial
+        self.platform = platform
         self.vcpuCount = config.vcpuCount
     }
 
@@ -30,6 +32,7 @@ final class MachineParts: Sendable {
     /// 1 MiB restored, then every vCPU told to reload its reset state.
     func resetPlatform(byGuest: Bool) {
         serial?.reset()
+        platform.reset()
         do {
             try firmware.installLowCopy(in: memory)
         } catch {
