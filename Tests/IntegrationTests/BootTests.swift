@@ -148,6 +148,16 @@ struct GuestBootTests {
         #expect(r.status == 0)
     }
 
+    @Test("PIT: TSC calibration through channel 2 and port 0x61; channel 0 at 1 kHz gives ~100 IRQ 0 per 100 ms")
+    func pit() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("pit-test.bin")] + debugExitAtF4)
+        #expect(r.stdout.contains("pit-test: pass"), "\(r.stdout)")
+        #expect(r.status == 1)
+        let mhz = r.stdout.split(separator: "\n").first { $0.hasPrefix("pit-test: tsc-mhz=") }
+            .flatMap { Int($0.dropFirst("pit-test: tsc-mhz=".count)) } ?? 0
+        #expect(mhz > 100 && mhz < 10_000, "implausible TSC frequency \(mhz) MHz")
+    }
+
     @Test("-S keeps the vCPUs from starting")
     func startPaused() throws {
         let p = try GuestProcess(executable: TestEnvironment.swiftvmm,

@@ -41,6 +41,23 @@ struct QEMUComparisonTests {
         #expect(normalized(q.stdout) == s.stdout)
     }
 
+    @Test("PIT: both pass; TSC frequency within 2% and IRQ 0 counts within 10 of each other")
+    func pit() throws {
+        let args = ["-bios", TestEnvironment.firmware("pit-test.bin")] + debugExitAtF4
+        let q = try runQEMU(args)
+        let s = try runSwiftVMM(args)
+        #expect(q.status == 1)
+        #expect(s.status == 1)
+        func value(_ out: String, _ key: String) -> Int {
+            normalized(out).split(separator: "\n").first { $0.hasPrefix("pit-test: \(key)=") }
+                .flatMap { Int($0.split(separator: "=")[1]) } ?? -1
+        }
+        let (qm, sm) = (value(q.stdout, "tsc-mhz"), value(s.stdout, "tsc-mhz"))
+        #expect(abs(qm - sm) * 50 <= max(qm, sm), "TSC: QEMU \(qm) MHz, swiftvmm \(sm) MHz")
+        let (qi, si) = (value(q.stdout, "irq0-per-100ms"), value(s.stdout, "irq0-per-100ms"))
+        #expect(abs(qi - si) <= 10, "IRQ 0 per 100 ms: QEMU \(qi), swiftvmm \(si)")
+    }
+
     @Test("interrupt-driven echo: same echo, status 11 on both")
     func echo() throws {
         let args = ["-bios", TestEnvironment.firmware("irq-echo.bin")] + debugExitAtF4
