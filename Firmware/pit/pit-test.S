@@ -94,9 +94,9 @@ start16:
         call    print_dec
         call    newline
 
-        cmp     $80, %ebp
+        cmp     $70, %ebp               /* 100 expected; room for a busy host */
         jb      fail
-        cmp     $120, %ebp
+        cmp     $130, %ebp
         ja      fail
         mov     $(msg_pass - 0xF0000), %si
         call    print

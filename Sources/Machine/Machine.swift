@@ -15,7 +15,6 @@ public final class Machine {
     let runners: [VCPURunner]
     private let serialInputFD: Int32?
     private let loop: EventLoop
-    private var threads: [pthread_t] = []
 
     /// Guest-physical pages KVM may use on Intel hosts for real-mode
     /// emulation (KVM_SET_TSS_ADDR, 3 pages) and the EPT identity map (1
@@ -85,18 +84,24 @@ public final class Machine {
                 }
             } catch { throw MachineError.bus(error) }
 
-            let platform = try PCPlatform(vm: vm, ports: ports)
-            let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
-                                     mmio: mmio, firmware: firmware, serial: serial, platform: platform)
             let cpuid = try system.supportedCPUID()
-            var runners: [VCPURunner] = []
+            var handles: [VCPUHandle] = []
             for i in 0..<config.vcpuCount {
                 let vcpu = try vm.createVCPU(id: UInt32(i))
                 try vcpu.setCPUID(CPUIDPolicy.table(for: i, count: config.vcpuCount, supported: cpuid))
-                let runner = VCPURunner(vcpu: vcpu, index: i, machine: parts,
-                                        stats: config.exitStats ? ExitStats() : nil)
+                handles.append(VCPUHandle(vcpu: vcpu, index: i))
+            }
+            // The platform devices call back into the parts (reset), which
+            // exist only after them: the box breaks the cycle.
+            let partsBox = PartsBox()
+            let platform = try PCPlatform(vm: vm, ports: ports, config: config) { partsBox.parts?.guestRequestedReset() }
+            let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
+                                     mmio: mmio, firmware: firmware, serial: serial, platform: platform, vcpus: handles)
+            partsBox.set(parts)
+            let runners = handles.map { h in
+                let runner = VCPURunner(handle: h, machine: parts, stats: config.exitStats ? ExitStats() : nil)
                 runner.applyResetState()
-                runners.append(runner)
+                return runner
             }
             let inputFD: Int32? = config.serial == .stdio ? 0 : nil
             return Machine(parts: parts, vm: vm, runners: runners, serialInputFD: inputFD)
@@ -136,7 +141,7 @@ public final class Machine {
         }
         for runner in runners {
             do {
-                threads.append(try spawnThread(name: "vcpu\(runner.index)") { runner.run() })
+                _ = try spawnThread(name: "vcpu\(runner.index)") { runner.run() }
             } catch {
                 parts.lifecycle.requestStop(.failure(error.description))
                 break
@@ -217,7 +222,7 @@ public final class Machine {
     }
 
     /// The vCPU threads' Linux thread ids, by vCPU index.
-    public var vcpuThreadIDs: [Int32] { runners.map { $0.threadID.load(ordering: .relaxed) } }
+    public var vcpuThreadIDs: [Int32] { parts.vcpus.map { $0.threadID.load(ordering: .relaxed) } }
 
     /// HMP's "info registers": the vCPUs' state, read with the vCPUs parked
     /// (a running VM is paused for the read, silently, and resumed).
@@ -232,17 +237,12 @@ public final class Machine {
             .joined(separator: "\n")
     }
 
-    private func kickAll() {
-        for (runner, thread) in zip(runners, threads) where !runner.finished.load(ordering: .acquiring) {
-            runner.vcpu.requestImmediateExit()
-            pthread_kill(thread, kickSignal)
-        }
-    }
+    private func kickAll() { parts.kickAll() }
 
     private func waitUntilParked() {
         kickAll()
         for _ in 0..<1000 {
-            let live = runners.filter { !$0.finished.load(ordering: .acquiring) }.count
+            let live = parts.vcpus.filter { !$0.finished.load(ordering: .acquiring) }.count
             if parts.lifecycle.parkedVCPUs >= live { return }
             usleep(1000)
         }

@@ -13,10 +13,11 @@ final class MachineParts: Sendable {
     let firmware: FirmwareImage
     let serial: Serial16550?
     let platform: PCPlatform
-    let vcpuCount: Int
+    let vcpus: [VCPUHandle]
+    var vcpuCount: Int { vcpus.count }
 
     init(config: MachineConfig, lifecycle: Lifecycle, memory: GuestMemory, ports: PortIOBus, mmio: MMIOBus,
-         firmware: FirmwareImage, serial: Serial16550?, platform: PCPlatform) {
+         firmware: FirmwareImage, serial: Serial16550?, platform: PCPlatform, vcpus: [VCPUHandle]) {
         self.config = config
         self.lifecycle = lifecycle
         self.memory = memory
@@ -25,11 +26,27 @@ final class MachineParts: Sendable {
         self.firmware = firmware
         self.serial = serial
         self.platform = platform
-        self.vcpuCount = config.vcpuCount
+        self.vcpus = vcpus
+    }
+
+    /// Kicks every vCPU out of KVM_RUN (any thread).
+    func kickAll() {
+        for v in vcpus { v.kick() }
+    }
+
+    /// The guest asked for a reset (triple fault, i8042 0xFE): with
+    /// -no-reboot that ends the VM, otherwise the platform resets.
+    func guestRequestedReset() {
+        if config.noReboot {
+            lifecycle.requestStop(.resetWithNoReboot)
+        } else {
+            resetPlatform(byGuest: true)
+        }
     }
 
     /// A platform reset: devices to their reset state, the BIOS copy below
-    /// 1 MiB restored, then every vCPU told to reload its reset state.
+    /// 1 MiB restored, then every vCPU kicked to reload its reset state (so
+    /// the one that asked runs no further guest code first).
     func resetPlatform(byGuest: Bool) {
         serial?.reset()
         platform.reset()
@@ -40,6 +57,7 @@ final class MachineParts: Sendable {
             return
         }
         lifecycle.requestReset(byGuest: byGuest)
+        kickAll()
     }
 }
 

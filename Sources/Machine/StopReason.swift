@@ -32,7 +32,7 @@ public enum StopReason: Sendable, Equatable {
         switch self {
         case .debugExit: nil
         case .haltedForever: "guest halted with interrupts disabled and nothing can wake it; stopping"
-        case .resetWithNoReboot: "guest reset (triple fault) with -no-reboot; stopping"
+        case .resetWithNoReboot: "guest reset with -no-reboot; stopping"
         case .userQuit: "terminated by the user"
         case .signal(let n): "terminating on signal \(n)"
         case .hostQuit: nil

@@ -10,26 +10,23 @@ import Synchronization
 final class VCPURunner: @unchecked Sendable {
     // Immutable after init; `vcpu` is driven only from this runner's thread
     // except for `requestImmediateExit` (see VCPU).
-    let vcpu: VCPU
-    let index: Int
+    let handle: VCPUHandle
+    var vcpu: VCPU { handle.vcpu }
+    var index: Int { handle.index }
     private let machine: MachineParts
     let stats: ExitStats?
-    /// The Linux thread id (gettid) once the thread runs; 0 before.
-    let threadID = Atomic<Int32>(0)
-    /// Set when the thread has left its loop.
-    let finished = Atomic<Bool>(false)
 
-    init(vcpu: VCPU, index: Int, machine: MachineParts, stats: ExitStats?) {
-        self.vcpu = vcpu
-        self.index = index
+    init(handle: VCPUHandle, machine: MachineParts, stats: ExitStats?) {
+        self.handle = handle
         self.machine = machine
         self.stats = stats
     }
 
     /// The thread body.
     func run() {
-        threadID.store(linux_host_gettid(), ordering: .relaxed)
-        defer { finished.store(true, ordering: .releasing) }
+        handle.threadID.store(linux_host_gettid(), ordering: .relaxed)
+        handle.thread.store(UInt(pthread_self()), ordering: .releasing)
+        defer { handle.finished.store(true, ordering: .releasing) }
         loop()
     }
 
@@ -62,12 +59,9 @@ final class VCPURunner: @unchecked Sendable {
                 if Log.isDebug {
                     Log.debug(CrashReport.describe(vcpu: vcpu, index: index, memory: machine.memory, reason: "triple fault"))
                 }
-                if machine.config.noReboot {
-                    lifecycle.requestStop(.resetWithNoReboot)
-                    return
-                }
                 Log.info("guest reset (triple fault)")
-                machine.resetPlatform(byGuest: true)
+                machine.guestRequestedReset()
+                if lifecycle.stopReason != nil { return }
             case .halted:
                 // Only without an in-kernel LAPIC: HLT with IF=0 never ends.
                 if let regs = try? vcpu.registers(), regs.rflags & Self.interruptFlag == 0 {

@@ -84,3 +84,24 @@ public final class MMIOBus: Sendable {
         if Log.isDebug { Log.debug("MMIO write 0x\(hex(value)) to unclaimed address 0x\(hex(address))") }
     }
 }
+
+/// Puts one device at a second place on the port bus, with its offsets
+/// shifted: e.g. the i8042 answers at 0x60 (offset 0) and 0x64 (offset 4)
+/// while 0x61-0x63 belong to others.
+public final class PortAlias: PortIODevice {
+    private let target: any PortIODevice
+    private let offset: UInt16
+
+    public init(_ target: any PortIODevice, offset: UInt16) {
+        self.target = target
+        self.offset = offset
+    }
+
+    public func ioRead(offset: UInt16, size: Int) -> UInt32 {
+        target.ioRead(offset: offset &+ self.offset, size: size)
+    }
+
+    public func ioWrite(offset: UInt16, size: Int, value: UInt32) {
+        target.ioWrite(offset: offset &+ self.offset, size: size, value: value)
+    }
+}
