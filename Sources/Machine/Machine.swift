@@ -23,15 +23,7 @@ public final class Machine {
     static let tssAddress: UInt64 = 0xFEFF_D000
 
     public static func build(_ config: MachineConfig) throws(MachineError) -> Machine {
-        for path in [config.kernelPath, config.initrdPath].compactMap({ $0 }) where access(path, R_OK) != 0 {
-            throw .cannotOpen(path: path, errno: errno)
-        }
-        if config.kernelPath != nil || config.initrdPath != nil || config.kernelCommandLine != nil {
-            throw .notSupportedYet("-kernel/-initrd/-append (the Linux loader)")
-        }
-        guard let firmwarePath = config.firmwarePath else { throw .noFirmware }
-        let firmware: FirmwareImage
-        do { firmware = try FirmwareImage.load(path: firmwarePath) } catch { throw .boot(error) }
+        let (firmware, kernelPlan) = try bootSource(config)
 
         let serialSink: (any ByteSink)?
         switch config.serial {
@@ -56,7 +48,8 @@ public final class Machine {
 
             let memory: GuestMemory
             do {
-                memory = try GuestMemory(ramSize: config.ramSize, rom: [(firmware.romBase, firmware.romContents)])
+                let rom = firmware.map { [($0.romBase, $0.romContents)] } ?? []
+                memory = try GuestMemory(ramSize: config.ramSize, rom: rom)
             } catch { throw MachineError.memory(error) }
             let readOnlyROM = system.checkExtension(KVM_CAP_READONLY_MEM) > 0
             var slot: UInt32 = 0
@@ -65,7 +58,10 @@ public final class Machine {
                                            hostAddress: host, readOnly: region.readOnly && readOnlyROM)
                 slot += 1
             }
-            do { try firmware.installLowCopy(in: memory) } catch { throw MachineError.boot(error) }
+            do {
+                try firmware?.installLowCopy(in: memory)
+                try kernelPlan?.install(in: memory)
+            } catch { throw MachineError.boot(error) }
 
             let lifecycle = try Lifecycle(startPaused: config.startPaused)
             let ports = PortIOBus()
@@ -96,7 +92,8 @@ public final class Machine {
             let partsBox = PartsBox()
             let platform = try PCPlatform(vm: vm, ports: ports, config: config) { partsBox.parts?.guestRequestedReset() }
             let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
-                                     mmio: mmio, firmware: firmware, serial: serial, platform: platform, vcpus: handles)
+                                     mmio: mmio, firmware: firmware, kernelPlan: kernelPlan, serial: serial,
+                                     platform: platform, vcpus: handles)
             partsBox.set(parts)
             let runners = handles.map { h in
                 let runner = VCPURunner(handle: h, machine: parts, stats: config.exitStats ? ExitStats() : nil)
@@ -111,6 +108,39 @@ public final class Machine {
             throw error
         } catch {
             throw .host("\(error)")
+        }
+    }
+
+    /// The firmware image, or the kernel plan: exactly one boots the VM.
+    static func bootSource(_ config: MachineConfig) throws(MachineError) -> (FirmwareImage?, KernelBootPlan?) {
+        guard let kernelPath = config.kernelPath else {
+            if config.initrdPath != nil { throw .host("-initrd needs -kernel") }
+            if config.kernelCommandLine != nil { throw .host("-append needs -kernel") }
+            guard let firmwarePath = config.firmwarePath else { throw .noFirmware }
+            do { return (try FirmwareImage.load(path: firmwarePath), nil) } catch { throw .boot(error) }
+        }
+        if config.firmwarePath != nil {
+            throw .notSupportedYet("-bios with -kernel (the kernel is started directly, without firmware)")
+        }
+        do throws(BootError) {
+            // Limits before reading: a kernel over 512 MiB or an initrd larger
+            // than RAM cannot be booted anyway.
+            guard case .contents(let kernel) = try FileReader.read(kernelPath, limit: 512 << 20) else {
+                throw BootError.unsupportedKernel(path: kernelPath, why: "larger than 512 MiB")
+            }
+            var initrd: [UInt8]?
+            if let initrdPath = config.initrdPath {
+                switch try FileReader.read(initrdPath, limit: Int(min(config.ramSize, 1 << 32))) {
+                case .contents(let bytes): initrd = bytes
+                case .tooLarge(let size):
+                    throw BootError.initrdTooLarge(path: initrdPath, size: UInt64(size), room: config.ramSize)
+                }
+            }
+            let plan = try LinuxLoader.plan(kernelPath: kernelPath, kernel: kernel, commandLine: config.kernelCommandLine ?? "",
+                                            initrdPath: config.initrdPath, initrd: initrd, ramSize: config.ramSize)
+            return (nil, plan)
+        } catch {
+            throw .boot(error)
         }
     }
 

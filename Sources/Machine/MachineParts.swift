@@ -10,20 +10,24 @@ final class MachineParts: Sendable {
     let memory: GuestMemory
     let ports: PortIOBus
     let mmio: MMIOBus
-    let firmware: FirmwareImage
+    /// What boots: firmware at the reset vector, or a kernel loaded directly.
+    let firmware: FirmwareImage?
+    let kernelPlan: KernelBootPlan?
     let serial: Serial16550?
     let platform: PCPlatform
     let vcpus: [VCPUHandle]
     var vcpuCount: Int { vcpus.count }
 
     init(config: MachineConfig, lifecycle: Lifecycle, memory: GuestMemory, ports: PortIOBus, mmio: MMIOBus,
-         firmware: FirmwareImage, serial: Serial16550?, platform: PCPlatform, vcpus: [VCPUHandle]) {
+         firmware: FirmwareImage?, kernelPlan: KernelBootPlan?, serial: Serial16550?, platform: PCPlatform,
+         vcpus: [VCPUHandle]) {
         self.config = config
         self.lifecycle = lifecycle
         self.memory = memory
         self.ports = ports
         self.mmio = mmio
         self.firmware = firmware
+        self.kernelPlan = kernelPlan
         self.serial = serial
         self.platform = platform
         self.vcpus = vcpus
@@ -45,13 +49,15 @@ final class MachineParts: Sendable {
     }
 
     /// A platform reset: devices to their reset state, the BIOS copy below
-    /// 1 MiB restored, then every vCPU kicked to reload its reset state (so
+    /// 1 MiB (or the kernel) restored, then every vCPU kicked to reload its reset state (so
     /// the one that asked runs no further guest code first).
     func resetPlatform(byGuest: Bool) {
         serial?.reset()
         platform.reset()
         do {
-            try firmware.installLowCopy(in: memory)
+            // The guest may have overwritten both the BIOS copy and the kernel.
+            try firmware?.installLowCopy(in: memory)
+            try kernelPlan?.install(in: memory)
         } catch {
             lifecycle.requestStop(.failure("reset failed: \(error)"))
             return

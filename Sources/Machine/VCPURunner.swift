@@ -112,7 +112,9 @@ final class VCPURunner: @unchecked Sendable {
     /// The boot vCPU restarts at the reset vector; the others wait for SIPI.
     func applyResetState() {
         do {
-            if index == 0 {
+            if index == 0, let plan = machine.kernelPlan {
+                try CPUState.applyKernelEntry(plan.entry, to: vcpu)
+            } else if index == 0 {
                 try CPUState.applyReset(ResetState(), to: vcpu)
             } else {
                 try vcpu.setMPState(UInt32(KVM_MP_STATE_INIT_RECEIVED))
