@@ -8,7 +8,9 @@ SHELL := /bin/bash
 #   qemu-system-x86     : the reference VMM the tests and benchmark compare with
 #   python3, time       : the benchmark harness and its peak-RSS probe
 #   python3-venv        : the virtualenv for the QMP tests' client (qemu.qmp, PyPI)
-DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3 python3-venv time
+#   lz4 xz-utils cpio e2fsprogs : `make linux-guest` (kernel extraction, initramfs, ext4 disk)
+DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3 python3-venv time \
+                   lz4 xz-utils cpio e2fsprogs
 
 # Statically linked: smaller and faster to start (see README, "Benchmarks").
 # lld (shipped with the toolchain) because gold warns about the runtime's
@@ -20,7 +22,7 @@ FIRMWARE := $(CURDIR)/Firmware/build
 # QEMU's own QMP client and pytest, from PyPI, in a virtualenv under .build.
 QMP_VENV := $(CURDIR)/.build/qmp-venv
 
-.PHONY: all deps firmware build run test bench clean qmp-venv
+.PHONY: all deps firmware build run test bench clean qmp-venv linux-guest
 
 all: build
 
@@ -47,6 +49,10 @@ build: deps
 run: firmware build
 	$(SWIFTVMM) -bios $(FIRMWARE)/demo.bin -no-reboot -nographic
 
+# A Linux guest from Debian packages (docs/linux-guest.md).
+linux-guest: deps
+	bash Firmware/linux/build-guest.sh
+
 qmp-venv: deps
 	@test -x $(QMP_VENV)/bin/pytest || { python3 -m venv $(QMP_VENV) && \
 	  $(QMP_VENV)/bin/pip install -q --disable-pip-version-check qemu.qmp pytest; }
@@ -54,7 +60,7 @@ qmp-venv: deps
 # Every test: unit tests of each layer, the boot tests that start the built
 # swiftvmm (and QEMU) on the firmware guests, then the QMP tests driven by
 # qemu.qmp and raw sockets.
-test: firmware build qmp-venv
+test: firmware build qmp-venv linux-guest
 	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) swift test
 	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) $(QMP_VENV)/bin/pytest -q -p no:cacheprovider Tests/QMP
 

@@ -68,8 +68,8 @@ struct BadInputTests {
         try expectOneLineError([], mentions: "-bios")
     }
 
-    @Test("-kernel is parsed but the loader is not there yet") func kernelNotYet() throws {
-        try expectOneLineError(["-kernel", "/etc/hostname"], mentions: "not supported yet")
+    @Test("a text file as -kernel is refused") func kernelNotAKernel() throws {
+        try expectOneLineError(["-kernel", "/etc/hostname"], mentions: "'/etc/hostname' is not a Linux kernel")
     }
 
     @Test("-kernel with a missing file names the path") func kernelMissing() throws {
