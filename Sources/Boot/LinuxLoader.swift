@@ -47,7 +47,8 @@ public enum LinuxLoader {
     static let gdt: [UInt64] = [0, 0x00CF_9B00_0000_FFFF, 0x00AF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF]
 
     public static func plan(kernelPath: String, kernel: [UInt8], commandLine: String,
-                            initrdPath: String?, initrd: [UInt8]?, ramSize: UInt64) throws(BootError) -> KernelBootPlan {
+                            initrdPath: String?, initrd: [UInt8]?, ramSize: UInt64,
+                            cpus: Int = 1) throws(BootError) -> KernelBootPlan {
         let lowRAMEnd = min(ramSize, GuestMemory.lowMemoryLimit)
         let e820 = E820Entry.pcMap(ramSize: ramSize)
         var writes: [(address: GuestAddress, bytes: [UInt8])] = []
@@ -56,6 +57,10 @@ public enum LinuxLoader {
         writes.append((GuestAddress(gdtAddress), gdtBytes))
         let gdtLimit = UInt16(gdtBytes.count - 1)
         let cmdline = Array(commandLine.utf8) + [0]
+        // ACPI and MP tables in the BIOS area (reserved in the e820 map).
+        for blob in ACPITables(cpus: cpus).blobs + MPTable.build(cpus: cpus) {
+            writes.append((GuestAddress(blob.address), blob.bytes))
+        }
 
         if BzImage.matches(kernel) {
             let image = try BzImage(bytes: kernel, path: kernelPath)
@@ -73,6 +78,7 @@ public enum LinuxLoader {
             var zero = ZeroPage(setupHeader: image.setupHeader)
             zero.setLoaderFields(commandLine: commandLineAddress, initrd: initrdAt ?? 0, initrdSize: initrdSize)
             zero.setE820(e820)
+            zero.put(ACPITables.rsdpAddress, at: 0x070)  // acpi_rsdp_addr (protocol 2.14)
             writes.append((GuestAddress(zeroPageAddress), zero.bytes))
             writes.append((GuestAddress(pml4Address), IdentityPageTables.build(at: pml4Address)))
             // The 64-bit entry is 0x200 past the protected-mode kernel's start.
@@ -112,6 +118,7 @@ public enum LinuxLoader {
         zero.setELFDefaults()
         zero.setLoaderFields(commandLine: commandLineAddress, initrd: initrdAt ?? 0, initrdSize: initrdSize)
         zero.setE820(e820)
+        zero.put(ACPITables.rsdpAddress, at: 0x070)
         writes.append((GuestAddress(zeroPageAddress), zero.bytes))
         writes.append((GuestAddress(pml4Address), IdentityPageTables.build(at: pml4Address)))
         return KernelBootPlan(writes: writes, entry: .longMode(rip: elf.entry, rsi: zeroPageAddress, cr3: pml4Address,
@@ -199,7 +206,7 @@ enum StartInfo {
         put(UInt32(initrd == nil ? 0 : 1), 12)  // nr_modules
         put(initrd == nil ? UInt64(0) : modlist, 16)  // modlist_paddr
         put(commandLine, 24)                  // cmdline_paddr
-        put(UInt64(0), 32)                    // rsdp_paddr: none yet
+        put(ACPITables.rsdpAddress, 32)       // rsdp_paddr
         put(memmap, 40)                       // memmap_paddr
         put(UInt32(entries), 48)              // memmap_entries
         if let initrd {

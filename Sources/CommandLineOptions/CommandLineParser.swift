@@ -15,7 +15,7 @@ public enum Command: Equatable {
 public struct CommandLineParser {
     /// Options that take a value.
     static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
-                                      "display", "name", "log-level", "qmp"]
+                                      "display", "name", "log-level", "qmp", "cpu"]
     /// Options that are flags.
     static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
                                      "version", "exit-stats"]
@@ -68,6 +68,7 @@ public struct CommandLineParser {
                 let (first, options) = OptionValues.keyValueList(value)
                 config.name = options.first { $0.key == "guest" }?.value ?? first
             case "log-level": config.logLevel = try logLevel(value)
+            case "cpu": config.cpuFeatureChanges = try cpu(value)
             case "qmp":
                 do { qmp.append(try QMPEndpoint.parse(value)) } catch { throw CommandLineError(error.description) }
             default: break
@@ -154,6 +155,37 @@ public struct CommandLineParser {
         }
     }
 
+    /// `-cpu host[,+feat][,-feat][,feat=on|off]` (`max` is taken as `host`).
+    func cpu(_ value: String) throws(CommandLineError) -> [MachineConfig.CPUFeatureChange] {
+        let items = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard items[0] == "host" || items[0] == "max" else {
+            throw CommandLineError("-cpu '\(items[0])': only 'host' (all KVM supports) is available")
+        }
+        var changes: [MachineConfig.CPUFeatureChange] = []
+        for item in items.dropFirst() {
+            var name = item
+            var enabled: Bool
+            if item.hasPrefix("+") || item.hasPrefix("-") {
+                enabled = item.hasPrefix("+")
+                name = String(item.dropFirst())
+            } else if let eq = item.firstIndex(of: "=") {
+                name = String(item[..<eq])
+                switch item[item.index(after: eq)...] {
+                case "on", "true", "yes": enabled = true
+                case "off", "false", "no": enabled = false
+                default: throw CommandLineError("-cpu '\(value)': '\(item)' must be on or off")
+                }
+            } else {
+                throw CommandLineError("-cpu '\(value)': write features as +name or -name")
+            }
+            guard CPUIDPolicy.feature(named: name) != nil else {
+                throw CommandLineError("-cpu '\(value)': unknown CPU feature '\(name)'")
+            }
+            changes.append(.init(name: name, enabled: enabled))
+        }
+        return changes
+    }
+
     func logLevel(_ value: String) throws(CommandLineError) -> MachineConfig.LogLevel {
         guard let l = MachineConfig.LogLevel(rawValue: value) else {
             throw CommandLineError("-log-level '\(value)': use error, warning, info or debug")
@@ -173,6 +205,7 @@ public struct CommandLineParser {
       -append STRING       kernel command line (not supported yet)
       -no-reboot           exit instead of resetting when the guest resets
       -S                   do not start the vCPUs (wait for a monitor)
+      -cpu host[,+feat,-feat]  CPUID: what KVM supports, with features added/removed
       -name NAME           a name for the VM
     Control:
       -qmp unix:PATH,server=on,wait=off   QMP socket (also tcp:HOST:PORT; repeatable)

@@ -56,9 +56,9 @@ public final class MachineAdapter: QMPMachine {
 
     public func systemReset() { machine.systemReset() }
 
+    /// Presses the ACPI power button; POWERDOWN is announced.
     public func systemPowerdown() throws(QMPError) {
-        // Needs the ACPI power button (the PC platform issue).
-        throw .generic("system_powerdown is not supported yet: this machine has no ACPI power button")
+        machine.pressPowerButton()
     }
 
     public func quit() { machine.quit() }

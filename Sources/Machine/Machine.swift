@@ -84,13 +84,17 @@ public final class Machine {
             var handles: [VCPUHandle] = []
             for i in 0..<config.vcpuCount {
                 let vcpu = try vm.createVCPU(id: UInt32(i))
-                try vcpu.setCPUID(CPUIDPolicy.table(for: i, count: config.vcpuCount, supported: cpuid))
+                try vcpu.setCPUID(CPUIDPolicy.table(for: i, count: config.vcpuCount, supported: cpuid,
+                                                     changes: config.cpuFeatureChanges.map { ($0.name, $0.enabled) }))
+                try vcpu.setMSRs(CPUIDPolicy.initialMSRs)
                 handles.append(VCPUHandle(vcpu: vcpu, index: i))
             }
             // The platform devices call back into the parts (reset), which
             // exist only after them: the box breaks the cycle.
             let partsBox = PartsBox()
-            let platform = try PCPlatform(vm: vm, ports: ports, config: config) { partsBox.parts?.guestRequestedReset() }
+            let platform = try PCPlatform(vm: vm, ports: ports, config: config,
+                                          onGuestReset: { partsBox.parts?.guestRequestedReset() },
+                                          onGuestPowerOff: { lifecycle.requestStop(.guestPowerOff) })
             let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
                                      mmio: mmio, firmware: firmware, kernelPlan: kernelPlan, serial: serial,
                                      platform: platform, vcpus: handles)
@@ -137,7 +141,8 @@ public final class Machine {
                 }
             }
             let plan = try LinuxLoader.plan(kernelPath: kernelPath, kernel: kernel, commandLine: config.kernelCommandLine ?? "",
-                                            initrdPath: config.initrdPath, initrd: initrd, ramSize: config.ramSize)
+                                            initrdPath: config.initrdPath, initrd: initrd, ramSize: config.ramSize,
+                                            cpus: config.vcpuCount)
             return (nil, plan)
         } catch {
             throw .boot(error)
@@ -242,6 +247,13 @@ public final class Machine {
     /// A reset requested by the host (QMP system_reset).
     public func systemReset() {
         parts.resetPlatform(byGuest: false)
+    }
+
+    /// The ACPI power button (QMP system_powerdown); announces POWERDOWN.
+    /// Whether the guest acts on it is the guest's business.
+    public func pressPowerButton() {
+        parts.platform.powerManagement.pressPowerButton()
+        announce(.powerdown)
     }
 
     /// Ends the VM on the monitor's request; SHUTDOWN is announced now, so a

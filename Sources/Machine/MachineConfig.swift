@@ -35,6 +35,17 @@ public struct MachineConfig: Sendable, Equatable {
     public var exitStats = false
     public var kvmDevicePath = "/dev/kvm"
     public var logLevel: LogLevel = .warning
+    /// `-cpu host,+name,-name`: CPUID feature bits to set or clear.
+    public var cpuFeatureChanges: [CPUFeatureChange] = []
+
+    public struct CPUFeatureChange: Sendable, Equatable {
+        public var name: String
+        public var enabled: Bool
+        public init(name: String, enabled: Bool) {
+            self.name = name
+            self.enabled = enabled
+        }
+    }
 
     public enum LogLevel: String, Sendable, Equatable {
         case error, warning, info, debug

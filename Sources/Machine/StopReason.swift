@@ -6,6 +6,8 @@
 /// guest). Configuration errors exit 1 before the VM starts.
 public enum StopReason: Sendable, Equatable {
     case debugExit(status: Int32)
+    /// The guest powered off through ACPI (SLP_EN with S5).
+    case guestPowerOff
     /// Every vCPU halted with interrupts disabled: nothing can wake them.
     case haltedForever
     /// A triple fault or reset request with -no-reboot.
@@ -22,7 +24,7 @@ public enum StopReason: Sendable, Equatable {
     public var exitStatus: Int32 {
         switch self {
         case .debugExit(let s): s
-        case .haltedForever, .resetWithNoReboot, .userQuit, .signal, .hostQuit: 0
+        case .guestPowerOff, .haltedForever, .resetWithNoReboot, .userQuit, .signal, .hostQuit: 0
         case .failure: 2
         }
     }
@@ -30,7 +32,7 @@ public enum StopReason: Sendable, Equatable {
     /// The line printed to stderr when the VM stops, if any.
     public var message: String? {
         switch self {
-        case .debugExit: nil
+        case .debugExit, .guestPowerOff: nil
         case .haltedForever: "guest halted with interrupts disabled and nothing can wake it; stopping"
         case .resetWithNoReboot: "guest reset with -no-reboot; stopping"
         case .userQuit: "terminated by the user"
@@ -46,7 +48,7 @@ extension StopReason {
     /// stop is not a shutdown (a failure).
     public var shutdownCause: (guest: Bool, reason: String)? {
         switch self {
-        case .debugExit, .haltedForever: (true, "guest-shutdown")
+        case .debugExit, .haltedForever, .guestPowerOff: (true, "guest-shutdown")
         case .resetWithNoReboot: (true, "guest-reset")
         case .userQuit: (false, "host-ui")
         case .signal: (false, "host-signal")

@@ -126,6 +126,17 @@ struct CommandLineParserTests {
         #expect(error(["-qmp", "unix:/tmp/a.sock"]) == "-qmp 'unix:/tmp/a.sock': only server mode is supported (add server=on,wait=off)")
     }
 
+    @Test("-cpu host with features added and removed; unknown ones named")
+    func cpu() throws {
+        let c = try config(["-cpu", "host,-cx16,-xsave,+x2apic,avx=off"])
+        #expect(c.cpuFeatureChanges == [.init(name: "cx16", enabled: false), .init(name: "xsave", enabled: false),
+                                        .init(name: "x2apic", enabled: true), .init(name: "avx", enabled: false)])
+        #expect(try config(["-cpu", "max"]).cpuFeatureChanges.isEmpty)
+        #expect(error(["-cpu", "qemu64"]) == "-cpu 'qemu64': only 'host' (all KVM supports) is available")
+        #expect(error(["-cpu", "host,-warp"]) == "-cpu 'host,-warp': unknown CPU feature 'warp'")
+        #expect(error(["-cpu", "host,avx"]) != nil)
+    }
+
     @Test("help, version, flags")
     func flags() throws {
         #expect(try CommandLineParser().parse(["-h"]) == .help)
