@@ -140,6 +140,14 @@ struct GuestBootTests {
         #expect((fields["first_io_ns"] ?? 0) > 0)
     }
 
+    @Test("-smp N: the BSP wakes the APs with INIT/SIPI and each reports over the UART", arguments: [1, 2, 4])
+    func smpAPsReport(cpus: Int) throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("smp-test.bin"), "-smp", "\(cpus)"] + debugExitAtF4)
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("smp-test: \(cpus) cpus up"))
+        for ap in 1..<cpus { #expect(r.stdout.contains("smp-test: ap \(ap) up")) }
+    }
+
     @Test("-smp 2 boots: the second vCPU waits for SIPI and does not keep the VM alive")
     func twoVCPUs() throws {
         let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin"), "-smp", "2"])

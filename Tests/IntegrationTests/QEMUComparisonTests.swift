@@ -60,6 +60,16 @@ struct QEMUComparisonTests {
         #expect(abs(qi - si) <= 25, "IRQ 0 per 100 ms: QEMU \(qi), swiftvmm \(si)")
     }
 
+    @Test("SMP: the same APs report on both with -smp 3")
+    func smp() throws {
+        let args = ["-bios", TestEnvironment.firmware("smp-test.bin"), "-smp", "3"] + debugExitAtF4
+        let q = try runQEMU(args)
+        let s = try runSwiftVMM(args)
+        #expect(q.status == 1 && s.status == 1)
+        func lines(_ out: String) -> [String] { normalized(out).split(separator: "\n").map(String.init).sorted() }
+        #expect(lines(q.stdout) == lines(s.stdout))  // AP order may differ
+    }
+
     @Test("interrupt-driven echo: same echo, status 11 on both")
     func echo() throws {
         let args = ["-bios", TestEnvironment.firmware("irq-echo.bin")] + debugExitAtF4
