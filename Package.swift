@@ -32,7 +32,7 @@ let package = Package(
         .executableTarget(name: "ExitPathBench", dependencies: ["Machine", "KVM", "Memory", "Devices", "CKVM"],
                           path: "Benchmarks/ExitPathBench"),
 
-        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "CLinuxHost"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "Memory"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Memory"]),

@@ -54,6 +54,41 @@ public final class VirtualMachine: Sendable {
         _ = try check(ckvm_ioctl_ptr(fd.rawValue, CKVM_IRQ_LINE, &irq), "KVM_IRQ_LINE")
     }
 
+    /// KVM_SIGNAL_MSI: delivers one message-signalled interrupt (address and
+    /// data as a PCI device's MSI/MSI-X entry holds them). Returns false when
+    /// the guest blocked it (masked / no destination). Any thread.
+    @discardableResult
+    public func signalMSI(address: UInt64, data: UInt32) throws(KVMError) -> Bool {
+        var msi = kvm_msi()
+        msi.address_lo = UInt32(truncatingIfNeeded: address)
+        msi.address_hi = UInt32(truncatingIfNeeded: address >> 32)
+        msi.data = data
+        return try check(ckvm_ioctl_ptr(fd.rawValue, CKVM_SIGNAL_MSI, &msi), "KVM_SIGNAL_MSI") > 0
+    }
+
+    /// KVM_IRQFD: a write to `eventFD` raises GSI `gsi` inside the kernel,
+    /// with no exit to userspace; `deassign` removes it.
+    public func irqfd(_ eventFD: Int32, gsi: UInt32, deassign: Bool = false) throws(KVMError) {
+        var r = kvm_irqfd()
+        r.fd = UInt32(bitPattern: eventFD)
+        r.gsi = gsi
+        r.flags = deassign ? UInt32(KVM_IRQFD_FLAG_DEASSIGN) : 0
+        _ = try check(ckvm_ioctl_ptr(fd.rawValue, CKVM_IRQFD, &r), "KVM_IRQFD")
+    }
+
+    /// KVM_IOEVENTFD: a guest write of `length` bytes to `address` (MMIO, or
+    /// port I/O when `pio`) signals `eventFD` instead of exiting to userspace.
+    public func ioeventfd(_ eventFD: Int32, address: UInt64, length: UInt32, pio: Bool = false,
+                          deassign: Bool = false) throws(KVMError) {
+        var r = kvm_ioeventfd()
+        r.addr = address
+        r.len = length
+        r.fd = eventFD
+        r.flags = (pio ? UInt32(1 << kvm_ioeventfd_flag_nr_pio) : 0)
+            | (deassign ? UInt32(1 << kvm_ioeventfd_flag_nr_deassign) : 0)
+        _ = try check(ckvm_ioctl_ptr(fd.rawValue, CKVM_IOEVENTFD, &r), "KVM_IOEVENTFD")
+    }
+
     /// KVM_CREATE_VCPU and the mmap of its kvm_run area.
     public func createVCPU(id: UInt32) throws(KVMError) -> VCPU {
         let raw = try check(ckvm_ioctl_int(fd.rawValue, CKVM_CREATE_VCPU, UInt(id)), "KVM_CREATE_VCPU")

@@ -12,3 +12,10 @@ extension InterruptLine {
         setLevel(false)
     }
 }
+
+/// Message-signalled interrupts as a PCI device sends them (the address and
+/// data of an MSI or MSI-X table entry). The machine delivers them through
+/// KVM (KVM_SIGNAL_MSI); tests record them.
+public protocol MSISender: Sendable {
+    func send(address: UInt64, data: UInt32)
+}

@@ -1,4 +1,5 @@
 import CKVM
+import CLinuxHost
 import Glibc
 @testable import KVM
 import Testing
@@ -51,6 +52,24 @@ struct KVMDeviceTests {
         #expect(throws: KVMError("KVM_CREATE_IRQCHIP", errno: EBADF)) { try vm.createIRQChip() }
         #expect(throws: KVMError("KVM_IRQ_LINE", errno: EBADF)) { try vm.setIRQLine(4, level: true) }
         #expect(throws: KVMError("KVM_CREATE_VCPU", errno: EBADF)) { _ = try vm.createVCPU(id: 0) }
+    }
+
+    @Test("MSI, irqfd and ioeventfd are accepted by a VM with an irqchip")
+    func msiAndEventFDs() throws {
+        let system = try KVMSystem()
+        let vm = try system.createVM()
+        try vm.createIRQChip()
+        _ = try vm.createVCPU(id: 0)
+        #expect(system.checkExtension(KVM_CAP_SIGNAL_MSI) > 0)
+        // Fixed delivery to APIC id 0, vector 0x30: accepted (the vCPU has not enabled its APIC: maybe blocked).
+        _ = try vm.signalMSI(address: 0xFEE0_0000, data: 0x30)
+        let efd = eventfd(0, 0)
+        defer { close(efd) }
+        try vm.irqfd(efd, gsi: 10)
+        try vm.irqfd(efd, gsi: 10, deassign: true)
+        try vm.ioeventfd(efd, address: 0xD000_0000, length: 4)
+        try vm.ioeventfd(efd, address: 0xD000_0000, length: 4, deassign: true)
+        #expect(throws: KVMError.self) { try vm.ioeventfd(efd, address: 0xD000_0000, length: 3) }
     }
 
     @Test("supported CPUID lists the basic leaves; a copy is independent")

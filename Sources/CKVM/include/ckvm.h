@@ -29,6 +29,9 @@ static const unsigned long CKVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
 static const unsigned long CKVM_SET_IDENTITY_MAP_ADDR = KVM_SET_IDENTITY_MAP_ADDR;
 static const unsigned long CKVM_CREATE_IRQCHIP = KVM_CREATE_IRQCHIP;
 static const unsigned long CKVM_IRQ_LINE = KVM_IRQ_LINE;
+static const unsigned long CKVM_SIGNAL_MSI = KVM_SIGNAL_MSI;
+static const unsigned long CKVM_IRQFD = KVM_IRQFD;
+static const unsigned long CKVM_IOEVENTFD = KVM_IOEVENTFD;
 
 // vCPU ioctls.
 static const unsigned long CKVM_RUN = KVM_RUN;
