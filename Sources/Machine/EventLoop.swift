@@ -70,7 +70,6 @@ final class EventLoop {
 
     func run() -> StopReason {
         let lifecycle = parts.lifecycle
-        var seenReset = lifecycle.resetGeneration
         var events = [epoll_event](repeating: epoll_event(), count: 16)
         while true {
             if let report = lifecycle.takeHeldFailure() {
@@ -94,11 +93,7 @@ final class EventLoop {
                 if fd == lifecycle.wakeFD {
                     var value: UInt64 = 0
                     _ = read(fd, &value, 8)
-                    let generation = lifecycle.resetGeneration
-                    if generation != seenReset {
-                        seenReset = generation
-                        kickAll()  // every vCPU must load its reset state
-                    }
+                    // (The reset itself already kicked every vCPU.)
                     for r in lifecycle.takeUnannouncedResets() { announce(.reset(guest: r.guest, reason: r.reason)) }
                 } else if fd == signals.fd {
                     var info = signalfd_siginfo()

@@ -3,7 +3,8 @@ import Testing
 
 /// Boots the firmware guests on the built swiftvmm: serial output, exit
 /// status, input, resets and failure reports.
-@Suite("Boot tests (swiftvmm on /dev/kvm)", .serialized, .enabled(if: TestEnvironment.hasKVM, "skipped: no /dev/kvm"))
+extension KVMGuests {
+@Suite("Boot tests (swiftvmm on /dev/kvm)")
 struct GuestBootTests {
     @Test("real-mode hello prints on COM1 and exits through isa-debug-exit with 0x21")
     func realModeHello() throws {
@@ -175,4 +176,5 @@ struct GuestBootTests {
         #expect(p.waitForExit() == 0)
         #expect(p.stdout.isEmpty)
     }
+}
 }

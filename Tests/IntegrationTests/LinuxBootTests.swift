@@ -4,7 +4,8 @@ import Testing
 /// Debian's cloud kernel from `make linux-guest`, booted with -kernel. On
 /// hosts whose guest ring 0 is emulated (kvm_pvm, shared/HOST.md) it gets as
 /// far as its early console, so that is what is checked.
-@Suite("Linux boot (guest kit)", .enabled(if: TestEnvironment.hasKVM, "skipped: no /dev/kvm"))
+extension KVMGuests {
+@Suite("Linux boot (guest kit)")
 struct LinuxBootTests {
     static var kit: String { TestEnvironment.firmware("linux") }
 
@@ -75,4 +76,5 @@ struct LinuxBootTests {
             #expect(r.stderr.contains(mentions), "\(args): \(r.stderr)")
         }
     }
+}
 }

@@ -3,7 +3,8 @@ import Testing
 
 /// The same firmware on QEMU (the reference) and on swiftvmm gives the same
 /// output and status. `make test` installs qemu-system-x86.
-@Suite("Same guest, same result on QEMU", .serialized, .enabled(if: TestEnvironment.hasKVM, "skipped: no /dev/kvm"))
+extension KVMGuests {
+@Suite("Same guest, same result on QEMU")
 struct QEMUComparisonTests {
     func runQEMU(_ args: [String], input: String? = nil, waitFor: String? = nil) throws
         -> (status: Int32?, stdout: String) {
@@ -83,4 +84,5 @@ struct QEMUComparisonTests {
         #expect(normalized(q.stdout) == p.stdout)
         #expect(p.stdout.contains("ABC "))
     }
+}
 }
