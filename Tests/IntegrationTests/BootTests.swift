@@ -55,6 +55,23 @@ struct GuestBootTests {
         #expect(p.stderr.contains("terminating on signal 15"))
     }
 
+    @Test("a triple fault (KVM_EXIT_SHUTDOWN) resets the VM, or ends it with status 0 under -no-reboot")
+    func tripleFault() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("triplefault.bin"), "-no-reboot", "-log-level", "info"])
+        #expect(r.stdout.contains("done pass=4 fail=0"))
+        #expect(r.stderr.contains("guest reset (triple fault)"))
+        #expect(r.status == 0)
+        let p = try GuestProcess(executable: TestEnvironment.swiftvmm,
+                                 arguments: ["-bios", TestEnvironment.firmware("triplefault.bin"), "-serial", "stdio"])
+        let deadline = Date().addingTimeInterval(30)
+        while p.stdout.components(separatedBy: "done pass=4").count < 3 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(p.stdout.components(separatedBy: "done pass=4").count >= 3, "the guest did not run again after resets")
+        p.signal(SIGTERM)
+        #expect(p.waitForExit() == 0)
+    }
+
     @Test("host input reaches the guest through the UART's receive interrupt")
     func interruptDrivenEcho() throws {
         let p = try GuestProcess(executable: TestEnvironment.swiftvmm,
