@@ -92,7 +92,7 @@ public final class Machine {
             // The platform devices call back into the parts (reset), which
             // exist only after them: the box breaks the cycle.
             let partsBox = PartsBox()
-            let platform = try PCPlatform(vm: vm, ports: ports, config: config,
+            let platform = try PCPlatform(vm: vm, ports: ports, mmio: mmio, config: config,
                                           onGuestReset: { partsBox.parts?.guestRequestedReset() },
                                           onGuestPowerOff: { lifecycle.requestStop(.guestPowerOff) })
             let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
