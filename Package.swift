@@ -18,7 +18,7 @@ let package = Package(
         // Bounds-checked guest memory, port/MMIO buses, the IRQ line protocol.
         .target(name: "Memory", dependencies: []),
         // Device models: pure state machines, no KVM.
-        .target(name: "Devices", dependencies: ["Memory"]),
+        .target(name: "Devices", dependencies: ["Memory", "CLinuxHost"]),
         // Firmware loading and the CPU reset state.
         .target(name: "Boot", dependencies: ["Memory"]),
         // Assembles KVM + memory + devices + vCPU threads.

@@ -1,0 +1,102 @@
+import CLinuxHost
+import Glibc
+
+/// Where a virtio-blk device keeps its sectors: a raw image file, or a
+/// fake in tests. Offsets and lengths are already validated by the device.
+public protocol BlockBackend: AnyObject, Sendable {
+    /// Size in bytes.
+    var size: UInt64 { get }
+    var readOnly: Bool { get }
+    func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool
+    func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Bool
+    /// Durable on return (fdatasync).
+    func flush() -> Bool
+    func discard(at offset: UInt64, length: UInt64) -> Bool
+    func writeZeroes(at offset: UInt64, length: UInt64) -> Bool
+}
+
+public enum BlockBackendError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, errno: Int32)
+    case locked(path: String)
+    case notARegularFile(path: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(p, e): "cannot open disk image '\(p)': \(String(cString: strerror(e)))"
+        case let .locked(p): "disk image '\(p)' is in use by another process (it holds a lock on it)"
+        case let .notARegularFile(p): "disk image '\(p)' is not a regular file"
+        }
+    }
+}
+
+/// A raw image file: pread/pwrite, fdatasync for flush, fallocate for
+/// discard and write-zeroes. Locked with flock (exclusive for read-write,
+/// shared for read-only) so two VMMs cannot both write it.
+public final class RawFileBackend: BlockBackend {
+    public let size: UInt64
+    public let readOnly: Bool
+    private let fd: Int32
+
+    public init(path: String, readOnly: Bool) throws(BlockBackendError) {
+        let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(path: path, errno: errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw .notARegularFile(path: path)
+        }
+        guard flock(fd, (readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
+            close(fd)
+            throw .locked(path: path)
+        }
+        self.fd = fd
+        self.size = UInt64(st.st_size)
+        self.readOnly = readOnly
+    }
+
+    deinit { close(fd) }
+
+    public func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+
+    public func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Bool {
+        guard !readOnly else { return false }
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+
+    public func flush() -> Bool { readOnly || fdatasync(fd) == 0 }
+
+    public func discard(at offset: UInt64, length: UInt64) -> Bool {
+        !readOnly && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, Int(offset), Int(length)) == 0
+    }
+
+    public func writeZeroes(at offset: UInt64, length: UInt64) -> Bool {
+        guard !readOnly else { return false }
+        if fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, Int(offset), Int(length)) == 0 { return true }
+        // Not every filesystem zeroes ranges: write zeros in chunks.
+        let chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var at = offset
+        while at < offset + length {
+            let n = Int(min(UInt64(chunk.count), offset + length - at))
+            let ok = chunk.withUnsafeBytes { write(at: at, from: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            if !ok { return false }
+            at += UInt64(n)
+        }
+        return true
+    }
+}
