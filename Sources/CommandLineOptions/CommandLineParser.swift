@@ -15,7 +15,7 @@ public enum Command: Equatable {
 public struct CommandLineParser {
     /// Options that take a value.
     static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
-                                      "display", "name", "log-level", "qmp", "cpu"]
+                                      "display", "name", "log-level", "qmp", "cpu", "drive"]
     /// Options that are flags.
     static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
                                      "version", "exit-stats"]
@@ -27,6 +27,7 @@ public struct CommandLineParser {
         var serials: [String] = []
         var nodefaults = false
         var qmp: [QMPEndpoint] = []
+        var unattached: [MachineConfig.DriveConfig] = []  // -drive if=none, waiting for a -device
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]
@@ -61,7 +62,10 @@ public struct CommandLineParser {
             case "initrd": config.initrdPath = try path(value, option: arg)
             case "append": config.kernelCommandLine = value
             case "serial": serials.append(value)
-            case "device": try device(value, into: &config)
+            case "device": try device(value, into: &config, unattached: &unattached)
+            case "drive":
+                let (drive, attach) = try drive(value)
+                if attach { config.drives.append(drive) } else { unattached.append(drive) }
             case "display":
                 guard value == "none" else { throw CommandLineError("-display '\(value)': only 'none' is supported") }
             case "name":
@@ -129,9 +133,54 @@ public struct CommandLineParser {
         }
     }
 
-    func device(_ value: String, into config: inout MachineConfig) throws(CommandLineError) {
+    /// `-drive file=PATH,format=raw,if=virtio|none[,readonly=on][,cache=none|writeback][,id=ID]`.
+    /// Returns the drive and whether it is attached now (if=virtio).
+    func drive(_ value: String) throws(CommandLineError) -> (MachineConfig.DriveConfig, Bool) {
+        let (first, rest) = OptionValues.keyValueList(value)
+        let options = (first.contains("=") ? OptionValues.keyValueList("x," + first).options : []) + rest
+        var path: String?, readOnly = false, id: String?, interface: String?
+        for (key, v) in options {
+            switch key {
+            case "file": path = v
+            case "format": guard v == "raw" else { throw CommandLineError("-drive: format=\(v) is not supported (raw only)") }
+            case "if": interface = v
+            case "readonly":
+                guard v == "on" || v == "off" else { throw CommandLineError("-drive: readonly takes on or off") }
+                readOnly = v == "on"
+            case "cache":
+                guard v == "none" || v == "writeback" else {
+                    throw CommandLineError("-drive: cache=\(v) is not supported (none or writeback)")
+                }
+            case "id": id = v
+            default: throw CommandLineError("-drive: unknown option '\(key)'")
+            }
+        }
+        guard let path, !path.isEmpty else { throw CommandLineError("-drive '\(value)': file=PATH is missing") }
+        switch interface {
+        case "virtio": return (.init(path: path, readOnly: readOnly, id: id), true)
+        case "none":
+            guard id != nil else { throw CommandLineError("-drive '\(value)': if=none needs id=ID for -device virtio-blk-pci,drive=ID") }
+            return (.init(path: path, readOnly: readOnly, id: id), false)
+        case nil: throw CommandLineError("-drive '\(value)': add if=virtio (there is no IDE controller)")
+        case let other?: throw CommandLineError("-drive '\(value)': if=\(other) is not supported (virtio or none)")
+        }
+    }
+
+    func device(_ value: String, into config: inout MachineConfig,
+                unattached: inout [MachineConfig.DriveConfig]) throws(CommandLineError) {
         let (driver, options) = OptionValues.keyValueList(value)
         switch driver {
+        case "virtio-blk-pci":
+            guard let id = options.first(where: { $0.key == "drive" })?.value else {
+                throw CommandLineError("-device virtio-blk-pci: drive=ID is missing")
+            }
+            if let bad = options.first(where: { $0.key != "drive" }) {
+                throw CommandLineError("-device virtio-blk-pci: unknown property '\(bad.key)'")
+            }
+            guard let i = unattached.firstIndex(where: { $0.id == id }) else {
+                throw CommandLineError("-device virtio-blk-pci: no -drive id=\(id),if=none before it")
+            }
+            config.drives.append(unattached.remove(at: i))
         case "isa-debug-exit":
             var base = UInt64(0x501), size = UInt64(2)
             for (key, v) in options {
@@ -151,7 +200,7 @@ public struct CommandLineParser {
         case "":
             throw CommandLineError("-device: missing driver name")
         default:
-            throw CommandLineError("-device '\(driver)': unknown device (supported: isa-debug-exit)")
+            throw CommandLineError("-device '\(driver)': unknown device (supported: isa-debug-exit, virtio-blk-pci)")
         }
     }
 
@@ -211,6 +260,9 @@ public struct CommandLineParser {
       -qmp unix:PATH,server=on,wait=off   QMP socket (also tcp:HOST:PORT; repeatable)
     Devices:
       -serial stdio|file:PATH|none   COM1 backend (default stdio; Ctrl-A x quits)
+      -drive file=PATH,format=raw,if=virtio[,readonly=on][,cache=none|writeback]
+                           a raw disk image as a virtio-blk PCI device
+      -drive id=ID,if=none,file=PATH  +  -device virtio-blk-pci,drive=ID
       -device isa-debug-exit[,iobase=0x501][,iosize=2]
                            guest write of v exits with status (v << 1) | 1
       -nodefaults          no default devices (no serial unless -serial)

@@ -95,9 +95,14 @@ public final class Machine {
             let platform = try PCPlatform(vm: vm, ports: ports, mmio: mmio, config: config,
                                           onGuestReset: { partsBox.parts?.guestRequestedReset() },
                                           onGuestPowerOff: { lifecycle.requestStop(.guestPowerOff) })
+            var disks: [BlockDevice] = []
+            for (i, drive) in config.drives.enumerated() {
+                disks.append(try BlockDevice(drive: drive, index: i, vm: vm, memory: memory, platform: platform,
+                                             ports: ports, mmio: mmio))
+            }
             let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
                                      mmio: mmio, firmware: firmware, kernelPlan: kernelPlan, serial: serial,
-                                     platform: platform, vcpus: handles)
+                                     platform: platform, disks: disks, vcpus: handles)
             partsBox.set(parts)
             let runners = handles.map { h in
                 let runner = VCPURunner(handle: h, machine: parts, stats: config.exitStats ? ExitStats() : nil)

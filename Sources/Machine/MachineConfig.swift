@@ -35,6 +35,20 @@ public struct MachineConfig: Sendable, Equatable {
     public var exitStats = false
     public var kvmDevicePath = "/dev/kvm"
     public var logLevel: LogLevel = .warning
+    /// Disk images (`-drive`), each a virtio-blk device on PCI.
+    public var drives: [DriveConfig] = []
+
+    public struct DriveConfig: Sendable, Equatable {
+        public var path: String
+        public var readOnly: Bool
+        public var id: String?
+        public init(path: String, readOnly: Bool, id: String? = nil) {
+            self.path = path
+            self.readOnly = readOnly
+            self.id = id
+        }
+    }
+
     /// `-cpu host,+name,-name`: CPUID feature bits to set or clear.
     public var cpuFeatureChanges: [CPUFeatureChange] = []
 

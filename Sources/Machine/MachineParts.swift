@@ -15,12 +15,13 @@ final class MachineParts: Sendable {
     let kernelPlan: KernelBootPlan?
     let serial: Serial16550?
     let platform: PCPlatform
+    let disks: [BlockDevice]
     let vcpus: [VCPUHandle]
     var vcpuCount: Int { vcpus.count }
 
     init(config: MachineConfig, lifecycle: Lifecycle, memory: GuestMemory, ports: PortIOBus, mmio: MMIOBus,
          firmware: FirmwareImage?, kernelPlan: KernelBootPlan?, serial: Serial16550?, platform: PCPlatform,
-         vcpus: [VCPUHandle]) {
+         disks: [BlockDevice], vcpus: [VCPUHandle]) {
         self.config = config
         self.lifecycle = lifecycle
         self.memory = memory
@@ -30,6 +31,7 @@ final class MachineParts: Sendable {
         self.kernelPlan = kernelPlan
         self.serial = serial
         self.platform = platform
+        self.disks = disks
         self.vcpus = vcpus
     }
 
@@ -54,6 +56,7 @@ final class MachineParts: Sendable {
     func resetPlatform(byGuest: Bool) {
         serial?.reset()
         platform.reset()
+        for d in disks { d.transport.reset() }
         do {
             // The guest may have overwritten both the BIOS copy and the kernel.
             try firmware?.installLowCopy(in: memory)

@@ -94,7 +94,7 @@ struct CommandLineParserTests {
         #expect(error(["-device", "isa-debug-exit,colour=red"]) == "-device isa-debug-exit: unknown property 'colour'")
         #expect(error(["-device", "isa-debug-exit,iosize=0"]) != nil)
         #expect(error(["-device", "isa-debug-exit", "-device", "isa-debug-exit"]) != nil)
-        #expect(error(["-device", "virtio-blk-pci"]) == "-device 'virtio-blk-pci': unknown device (supported: isa-debug-exit)")
+        #expect(error(["-device", "e1000"]) == "-device 'e1000': unknown device (supported: isa-debug-exit, virtio-blk-pci)")
     }
 
     @Test("kernel options are parsed (the loader refuses them later)")
@@ -135,6 +135,18 @@ struct CommandLineParserTests {
         #expect(error(["-cpu", "qemu64"]) == "-cpu 'qemu64': only 'host' (all KVM supports) is available")
         #expect(error(["-cpu", "host,-warp"]) == "-cpu 'host,-warp': unknown CPU feature 'warp'")
         #expect(error(["-cpu", "host,avx"]) != nil)
+    }
+
+    @Test("-drive: if=virtio attaches; if=none waits for -device virtio-blk-pci,drive=ID")
+    func drives() throws {
+        let c = try config(["-drive", "file=/tmp/a.img,format=raw,if=virtio,readonly=on,cache=none",
+                            "-drive", "id=d1,if=none,file=/tmp/b.img", "-device", "virtio-blk-pci,drive=d1"])
+        #expect(c.drives == [.init(path: "/tmp/a.img", readOnly: true), .init(path: "/tmp/b.img", readOnly: false, id: "d1")])
+        #expect(error(["-drive", "file=/tmp/a.img"]) == "-drive 'file=/tmp/a.img': add if=virtio (there is no IDE controller)")
+        #expect(error(["-drive", "file=/tmp/a.img,if=virtio,format=qcow2"]) == "-drive: format=qcow2 is not supported (raw only)")
+        #expect(error(["-drive", "if=virtio"]) != nil)
+        #expect(error(["-device", "virtio-blk-pci,drive=nope"]) == "-device virtio-blk-pci: no -drive id=nope,if=none before it")
+        #expect(error(["-drive", "file=x,if=none"]) != nil)
     }
 
     @Test("help, version, flags")

@@ -43,11 +43,16 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     public let rejectedRequests = Atomic<UInt64>(0)
     /// Called when the queue itself is broken (the transport sets NEEDS_RESET).
     private let onQueueError: @Sendable (VirtqueueError) -> Void
+    /// Hands a queue notification to an I/O thread; nil processes inline.
+    private let scheduleWork: (@Sendable () -> Void)?
 
-    public init(backend: any BlockBackend, serial: String, onQueueError: @escaping @Sendable (VirtqueueError) -> Void = { _ in }) {
+    public init(backend: any BlockBackend, serial: String,
+                onQueueError: @escaping @Sendable (VirtqueueError) -> Void = { _ in },
+                scheduleWork: (@Sendable () -> Void)? = nil) {
         self.backend = backend
         self.serial = serial
         self.onQueueError = onQueueError
+        self.scheduleWork = scheduleWork
     }
 
     public var deviceType: UInt16 { 2 }
@@ -92,7 +97,11 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
 
     public func reset() { active.withLock { $0 = Active() } }
 
-    public func queueNotified(_ index: Int) { processQueue() }
+    /// A doorbell: the requests run on the I/O thread (off the vCPU thread)
+    /// when one is attached.
+    public func queueNotified(_ index: Int) {
+        if let scheduleWork { scheduleWork() } else { processQueue() }
+    }
 
     /// Handles every available request; one interrupt for the batch when
     /// the driver wants it.

@@ -1,0 +1,59 @@
+import CLinuxHost
+import Devices
+import Glibc
+import KVM
+import Memory
+import Synchronization
+
+/// A virtio-blk disk on the PCI bus, with its own I/O thread: queue
+/// notifications (doorbell writes on a vCPU thread) only signal an eventfd;
+/// the I/O thread reads and writes the image, so a vCPU never waits for disk.
+final class BlockDevice: Sendable {
+    let transport: VirtioPCITransport
+    let function: PCIFunction
+    let block: VirtioBlock
+    private let workFD: Int32
+
+    init(drive: MachineConfig.DriveConfig, index: Int, vm: VirtualMachine, memory: GuestMemory,
+         platform: PCPlatform, ports: PortIOBus, mmio: MMIOBus) throws(MachineError) {
+        let backend: RawFileBackend
+        do { backend = try RawFileBackend(path: drive.path, readOnly: drive.readOnly) } catch {
+            throw .host(error.description)
+        }
+        let fd = eventfd(0, Int32(EFD_CLOEXEC))
+        guard fd >= 0 else { throw .host("eventfd failed: \(errnoText(errno))") }
+        workFD = fd
+        let box = TransportBox()
+        block = VirtioBlock(backend: backend, serial: drive.id ?? "swiftvmm-disk\(index)",
+                            onQueueError: { error in
+                                Log.warning("virtio-blk \(drive.path): \(error); device needs reset")
+                                box.transport?.markNeedsReset()
+                            },
+                            scheduleWork: {
+                                var one: UInt64 = 1
+                                _ = write(fd, &one, 8)
+                            })
+        // PC PCI INTx: slots share IRQs 10 and 11 (written to the interrupt
+        // line register for the guest; MSI-X is the normal path).
+        let gsi = UInt32(10 + index % 2)
+        transport = VirtioPCITransport(device: block, memory: memory, msi: KVMMSISender(vm: vm),
+                                       intx: KVMInterruptLine(vm: vm, gsi: gsi))
+        box.set(transport)
+        var config = transport.configSpace()
+        config.set16(PCIConfigSpace.interruptLine, UInt16(gsi) | 1 << 8)  // line; pin INTA#
+        function = PCIFunction(name: "virtio-blk \(index)", config: config, model: transport, ports: ports, mmio: mmio)
+        guard platform.pci.plug(function) != nil else { throw .host("no free PCI slot for \(drive.path)") }
+        let block = self.block
+        _ = try spawnThread(name: "blk\(index)") {
+            var value: UInt64 = 0
+            while read(fd, &value, 8) == 8 || errno == EINTR { block.processQueue() }
+        }
+    }
+}
+
+/// Lets the block device reach its transport, created after it.
+final class TransportBox: Sendable {
+    private let value = Mutex<VirtioPCITransport?>(nil)
+    var transport: VirtioPCITransport? { value.withLock { $0 } }
+    func set(_ t: VirtioPCITransport) { value.withLock { $0 = t } }
+}
