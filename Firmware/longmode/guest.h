@@ -23,21 +23,21 @@ static inline void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d) {
     __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
 }
 
-static void putc_serial(char c) {
+static inline void putc_serial(char c) {
     while (!(inb(COM1_LSR) & LSR_THR_EMPTY)) { }
     outb(COM1, (u8)c);
 }
 
-static void puts_serial(const char *s) {
+static inline void puts_serial(const char *s) {
     while (*s) putc_serial(*s++);
 }
 
-static void put_hex(u64 v) {
+static inline void put_hex(u64 v) {
     puts_serial("0x");
     for (int shift = 60; shift >= 0; shift -= 4) putc_serial("0123456789abcdef"[(v >> shift) & 0xF]);
 }
 
-static void put_dec(u64 v) {
+static inline void put_dec(u64 v) {
     char buf[21];
     int i = 20;
     buf[i] = 0;
