@@ -15,7 +15,7 @@ public enum Command: Equatable {
 public struct CommandLineParser {
     /// Options that take a value.
     static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
-                                      "display", "name", "log-level", "qmp", "cpu", "drive"]
+                                      "display", "name", "log-level", "qmp", "cpu", "drive", "debugcon", "global"]
     /// Options that are flags.
     static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
                                      "version", "exit-stats"]
@@ -62,6 +62,15 @@ public struct CommandLineParser {
             case "initrd": config.initrdPath = try path(value, option: arg)
             case "append": config.kernelCommandLine = value
             case "serial": serials.append(value)
+            case "debugcon": config.debugConsole = try serial(value)
+            case "global":
+                // Only isa-debugcon.iobase=N (SeaBIOS logs to 0x402).
+                let parts = value.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, parts[0] == "isa-debugcon.iobase", let port = OptionValues.integer(parts[1]),
+                      port <= 0xFFFF else {
+                    throw CommandLineError("-global '\(value)': only isa-debugcon.iobase=PORT is supported")
+                }
+                config.debugConsolePort = UInt16(port)
             case "device": try device(value, into: &config, unattached: &unattached)
             case "drive":
                 let (drive, attach) = try drive(value)
@@ -263,6 +272,8 @@ public struct CommandLineParser {
       -drive file=PATH,format=raw,if=virtio[,readonly=on][,cache=none|writeback]
                            a raw disk image as a virtio-blk PCI device
       -drive id=ID,if=none,file=PATH  +  -device virtio-blk-pci,drive=ID
+      -debugcon stdio|file:PATH|none   QEMU's debug console (port 0xE9; SeaBIOS logs
+                           to 0x402: -global isa-debugcon.iobase=0x402)
       -device isa-debug-exit[,iobase=0x501][,iosize=2]
                            guest write of v exits with status (v << 1) | 1
       -nodefaults          no default devices (no serial unless -serial)

@@ -35,6 +35,16 @@ public final class Machine {
             serialSink = FileDescriptorSink(fd: fd, ownsFD: true)
         }
 
+        var debugSink: (any ByteSink)?
+        switch config.debugConsole {
+        case nil, .none?: debugSink = nil
+        case .stdio?: debugSink = FileDescriptorSink(fd: 1, ownsFD: false)
+        case .file(let path)?:
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw .cannotOpen(path: path, errno: errno) }
+            debugSink = FileDescriptorSink(fd: fd, ownsFD: true)
+        }
+
         do {
             let system = try KVMSystem(path: config.kvmDevicePath)
             let vm = try system.createVM()
@@ -73,6 +83,9 @@ public final class Machine {
                     try ports.register(uart, name: "serial (COM1)", base: Serial16550.com1Base,
                                        length: Serial16550.registerCount)
                     serial = uart
+                }
+                if let sink = debugSink {
+                    try ports.register(DebugConsole(sink: sink), name: "isa-debugcon", base: config.debugConsolePort, length: 1)
                 }
                 if let d = config.debugExit {
                     let device = DebugExit { status in lifecycle.requestStop(.debugExit(status: status)) }

@@ -35,6 +35,10 @@ public struct MachineConfig: Sendable, Equatable {
     public var exitStats = false
     public var kvmDevicePath = "/dev/kvm"
     public var logLevel: LogLevel = .warning
+    /// `-debugcon`: QEMU's debug console port and where its bytes go.
+    public var debugConsole: SerialBackend?
+    public var debugConsolePort: UInt16 = 0xE9
+
     /// Disk images (`-drive`), each a virtio-blk device on PCI.
     public var drives: [DriveConfig] = []
 

@@ -149,6 +149,14 @@ struct CommandLineParserTests {
         #expect(error(["-drive", "file=x,if=none"]) != nil)
     }
 
+    @Test("-debugcon and -global isa-debugcon.iobase")
+    func debugcon() throws {
+        let c = try config(["-debugcon", "file:/tmp/log", "-global", "isa-debugcon.iobase=0x402"])
+        #expect(c.debugConsole == .file("/tmp/log"))
+        #expect(c.debugConsolePort == 0x402)
+        #expect(error(["-global", "e1000.mac=1"]) == "-global 'e1000.mac=1': only isa-debugcon.iobase=PORT is supported")
+    }
+
     @Test("help, version, flags")
     func flags() throws {
         #expect(try CommandLineParser().parse(["-h"]) == .help)

@@ -61,6 +61,33 @@ struct VirtioBlockGuestTests {
         #expect(try sector1(image) == [UInt8](repeating: 0, count: 512))
     }
 
+    @Test("SeaBIOS finds the virtio-blk disk on our PCI bus and boots its MBR (status 0x63); QEMU agrees")
+    func seaBIOS() throws {
+        let seabios = "/usr/share/seabios/bios.bin"
+        try #require(FileManager.default.fileExists(atPath: seabios), "Debian's seabios is missing: `make test` installs it")
+        let image = TestEnvironment.temporaryPath("mbr.img")
+        let log = TestEnvironment.temporaryPath("seabios.log")
+        try FileManager.default.copyItem(atPath: TestEnvironment.firmware("mbr.img"), toPath: image)
+        defer {
+            try? FileManager.default.removeItem(atPath: image)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        let r = try runSwiftVMM(["-bios", seabios, "-drive", "file=\(image),format=raw,if=virtio",
+                                 "-debugcon", "file:\(log)", "-global", "isa-debugcon.iobase=0x402"] + debugExitAtF4,
+                                timeout: 120)
+        #expect(r.stdout.contains("MBR: booted by SeaBIOS from the virtio-blk disk"), "\(r.stdout)")
+        #expect(r.status == 0x63)
+        let seabiosLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(seabiosLog.contains("found virtio-blk at 00:01.0"))
+        #expect(seabiosLog.contains("Booting from Hard Disk"))
+
+        let q = try GuestProcess(executable: TestEnvironment.qemu,
+                                 arguments: ["-enable-kvm", "-nographic", "-bios", seabios,
+                                             "-drive", "file=\(image),format=raw,if=virtio"] + debugExitAtF4)
+        #expect(q.waitForExit(timeout: 120) == 0x63)
+        #expect(q.stdout.contains("MBR: booted by SeaBIOS from the virtio-blk disk"))
+    }
+
     @Test("write + flush in the guest, then kill -9 of swiftvmm: the data is in the image")
     func killAfterFlush() throws {
         let image = try makeImage()
