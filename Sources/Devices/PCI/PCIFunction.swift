@@ -46,12 +46,17 @@ public final class PCIFunction: Sendable {
     private let mmio: MMIOBus
     /// Where each BAR is mapped now (bus base), if decoding.
     private let mapped = Mutex<[Int: UInt64]>([:])
+    /// Told when a BAR moves (old base, new base; nil = unmapped), e.g. to
+    /// move a KVM ioeventfd with it.
+    private let onBarMoved: (@Sendable (_ bar: Int, _ old: UInt64?, _ new: UInt64?) -> Void)?
 
-    public init(name: String, config: PCIConfigSpace, model: any PCIDeviceModel, ports: PortIOBus, mmio: MMIOBus) {
+    public init(name: String, config: PCIConfigSpace, model: any PCIDeviceModel, ports: PortIOBus, mmio: MMIOBus,
+                onBarMoved: (@Sendable (_ bar: Int, _ old: UInt64?, _ new: UInt64?) -> Void)? = nil) {
         self.name = name
         self.model = model
         self.ports = ports
         self.mmio = mmio
+        self.onBarMoved = onBarMoved
         var c = config
         for (i, bar) in model.bars {
             c.set32(PCIConfigSpace.bar0 + 4 * i, bar.kind.typeBits)
@@ -133,10 +138,14 @@ public final class PCIFunction: Sendable {
 
     /// Moves BAR windows to where the config space now says they are.
     private func remap(_ c: PCIConfigSpace) {
+        var moves: [(Int, UInt64?, UInt64?)] = []
+        defer { for m in moves { onBarMoved?(m.0, m.1, m.2) } }
         mapped.withLock { current in
             for (i, bar) in model.bars {
                 let want = PCIFunction.decodedAddress(c, bar: i, kind: bar.kind, size: bar.size)
                 guard want != current[i] else { continue }
+                let before = current[i]
+                defer { if current[i] != before { moves.append((i, before, current[i])) } }
                 if let old = current[i] {
                     if bar.kind == .io { ports.bus.unregister(base: old) } else { mmio.bus.unregister(base: old) }
                     current[i] = nil

@@ -13,9 +13,10 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
 
     // BAR 4 layout.
     static let commonOffset: UInt64 = 0x0000, isrOffset: UInt64 = 0x1000
-    static let deviceOffset: UInt64 = 0x2000, notifyOffset: UInt64 = 0x3000
+    public static let deviceOffset: UInt64 = 0x2000, notifyOffset: UInt64 = 0x3000
     static let notifyMultiplier: UInt32 = 4
-    static let modernBar = 4, msixBar = 1
+    public static let modernBar = 4
+    static let msixBar = 1
     static let msixPBAOffset: UInt64 = 0x800
     static let noVector: UInt16 = 0xFFFF
 
