@@ -70,12 +70,52 @@ def median_time(cmd, repeats):
     return statistics.median(times)
 
 
+DISK_MODES = {1: ("4 KiB random read", 4096), 2: ("64 KiB sequential read", 65536),
+              3: ("64 KiB sequential write", 65536)}
+
+
+def disk_image(path):
+    with open(path, "wb") as f:
+        f.write(b"SWIFTVMM-DISK-TEST")
+        f.truncate(64 << 20)
+
+
+def virtio_blk(args, fw):
+    image = os.path.join(os.path.dirname(os.path.abspath(args.json)), "bench-disk.img")
+    out = {}
+    for mode, (name, _) in DISK_MODES.items():
+        row = {}
+        for vmm in ["swiftvmm"] + (["qemu"] if QEMU else []):
+            times = {}
+            for n in (200, 2200):
+                samples = []
+                for _ in range(args.repeats):
+                    disk_image(image)
+                    cmd = command(vmm, args, fw(f"blkbench-{mode}-{n}.bin"))
+                    cmd += ["-drive", f"file={image},format=raw,if=virtio"]
+                    t, err, _, rc = run(cmd)
+                    if rc != 1:
+                        sys.exit(f"bench: {' '.join(cmd)} exited {rc}: {err.strip()}")
+                    samples.append(t)
+                times[n] = statistics.median(samples)
+            per = (times[2200] - times[200]) / 2000
+            row[vmm] = 1 / per if per > 0 else None
+        disk_image(image)
+        floor = subprocess.run([args.disk_floor, image, str(mode), "20000" if mode == 1 else "2000"],
+                               capture_output=True, text=True)
+        row["host"] = float(floor.stdout.strip()) if floor.returncode == 0 else None
+        out[name] = row
+    os.remove(image)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--swiftvmm", required=True)
     ap.add_argument("--floor", required=True)
     ap.add_argument("--firmware", required=True)
     ap.add_argument("--json", required=True)
+    ap.add_argument("--disk-floor", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "build", "disk-floor"))
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     fw = lambda name: os.path.join(args.firmware, name)
@@ -131,6 +171,18 @@ def main():
             width = 16 if v == "swiftvmm" else 12
             line += f"{(f'{value / floor:.2f}x' if value is not None and floor else '-'):>{width}}"
         print(line)
+    disk = virtio_blk(args, fw)
+    print()
+    header = f"{'virtio-blk (requests/s, MB/s)':<34}{'host pread/pwrite':>20}{'swiftvmm':>20}{'qemu':>20}"
+    print(header)
+    for name, size in DISK_MODES.values():
+        row = disk[name]
+        line = f"{name:<34}"
+        for who in ("host", "swiftvmm", "qemu"):
+            v = row.get(who)
+            line += f"{(f'{v:,.0f} / {v * size / 1e6:,.0f}' if v else '-'):>20}"
+        print(line)
+    results["virtio_blk"] = disk
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d"), "repeats": args.repeats, "results": results}, f, indent=2)

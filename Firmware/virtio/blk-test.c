@@ -8,6 +8,11 @@
  * pattern there), writes sector 1, flushes, reads it back and compares,
  * asks GET_ID. Reports "virtio-blk-test: <check> ok|FAIL", then
  * "virtio-blk-test: done pass=N fail=M" and writes M to isa-debug-exit.
+ *
+ * BENCH_MODE=1|2|3 with BENCH_COUNT=N builds the benchmark: after set-up it
+ * drops to ring 3 (native speed on hosts that emulate ring 0) and polls
+ * through N requests of 4 KiB random reads (1), 64 KiB sequential reads (2)
+ * or 64 KiB sequential writes (3), then exits through isa-debug-exit.
  */
 #include "../longmode/guest.h"
 
@@ -22,6 +27,7 @@
 #define BUF         0x34000
 #define BUF2        0x35000
 #define STATUS      0x36000
+#define BIG         0x40000         /* 64 KiB benchmark buffer */
 #define QSIZE       16
 
 static int passed, failed;
@@ -46,11 +52,12 @@ static u8 pci_read8(int slot, int reg) { return (u8)(pci_read(slot, reg) >> ((re
 #define MMIO32(a) (*(volatile u32 *)(u64)(a))
 #define MMIO64(a) (*(volatile u64 *)(u64)(a))
 
-/* Identity-map 3-4 GiB with 2 MiB uncached pages (entry.S maps only 0-2 MiB). */
+/* Identity-map 3-4 GiB with 2 MiB uncached pages (entry.S maps only 0-2 MiB),
+ * user-accessible for the ring-3 benchmark. */
 static void map_mmio(void) {
     volatile u64 *pd = (volatile u64 *)PD_MMIO;
-    for (u64 i = 0; i < 512; i++) pd[i] = (0xC0000000ul + (i << 21)) | 0x9B;  /* P RW PWT PCD PS */
-    ((volatile u64 *)PDPT)[3] = PD_MMIO | 0x3;
+    for (u64 i = 0; i < 512; i++) pd[i] = (0xC0000000ul + (i << 21)) | 0x9F;  /* P RW U PWT PCD PS */
+    ((volatile u64 *)PDPT)[3] = PD_MMIO | 0x7;
     __asm__ volatile("mov %%cr3, %%rax; mov %%rax, %%cr3" ::: "rax", "memory");
 }
 
@@ -145,6 +152,32 @@ static u8 request(u32 type, u64 sector, u64 data, u32 len, int device_writes) {
     return MMIO8(STATUS);
 }
 
+static u64 capacity;
+
+#ifdef BENCH_MODE
+void enter_user(void (*fn)(void), u64 stack);
+
+static void user_bench(void) {
+    u64 sectors = capacity;
+#if BENCH_MODE == 1
+    u64 x = 0x9E3779B97F4A7C15ul;
+#endif
+    for (u32 i = 0; i < BENCH_COUNT; i++) {
+#if BENCH_MODE == 1
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        request(0, (x % (sectors / 8 - 1)) * 8, BUF, 4096, 1);
+#elif BENCH_MODE == 2
+        request(0, 128 + ((u64)i * 128) % (sectors - 256), BIG, 65536, 1);
+#else
+        /* From sector 128 on: sectors 0 and 1 belong to the functional checks. */
+        request(1, 128 + ((u64)i * 128) % (sectors - 256), BIG, 65536, 0);
+#endif
+    }
+    outb(DEBUG_EXIT_PORT, 0);
+    for (;;) { }
+}
+#endif
+
 void kmain(void) {
     passed = failed = 0;
     avail_idx = used_seen = 0;
@@ -182,7 +215,7 @@ void kmain(void) {
     MMIO8(common + 0x14) = 1 | 2 | 8 | 4;     /* DRIVER_OK */
     report("DRIVER_OK", (MMIO8(common + 0x14) & 0x44) == 4);
 
-    u64 capacity = MMIO64(device_cfg);
+    capacity = MMIO64(device_cfg);
     puts_serial("virtio-blk-test: capacity ");
     put_dec(capacity);
     puts_serial(" sectors\n");
@@ -204,6 +237,9 @@ void kmain(void) {
     report("sector 1 data matches", same);
     report("read past the end fails", request(0, capacity, BUF2, 512, 1) == 1);
     report("get id", request(8, 0, BUF2, 20, 1) == 0);
+#ifdef BENCH_MODE
+    if (!failed) enter_user(user_bench, 0x80000);
+#endif
 
 done:
     puts_serial("virtio-blk-test: done pass=");
