@@ -36,8 +36,16 @@ struct QMPCommands {
                  "target": "x86_64"]
             })
         },
-        // No block devices yet (virtio-blk is its own issue): an empty list is the truth.
-        Command(name: "query-block", arguments: []) { _, _ in .array([]) },
+        // QEMU's BlockInfo, for the members a client reads.
+        Command(name: "query-block", arguments: []) { m, _ in
+            .array(m.disks.map { d in
+                ["device": .string(d.device), "qdev": .string("/machine/peripheral-anon/\(d.device)/virtio-backend"),
+                 "locked": false, "removable": false, "type": "unknown",
+                 "inserted": ["file": .string(d.path), "ro": .bool(d.readOnly), "drv": "raw", "encrypted": false,
+                              "backing_file_depth": .int(0), "image": ["filename": .string(d.path), "format": "raw",
+                                                                        "virtual-size": .number(String(d.size))]]]
+            })
+        },
         Command(name: "stop", arguments: []) { m, _ in
             m.stop()
             return .object([])

@@ -10,6 +10,8 @@ public protocol QMPMachine: AnyObject {
     var name: String? { get }
     /// (cpu-index, host thread id) per vCPU.
     var cpus: [(index: Int, threadID: Int32)] { get }
+    /// The disks: (device name, image path, read-only, size in bytes).
+    var disks: [(device: String, path: String, readOnly: Bool, size: UInt64)] { get }
     /// Stops the vCPUs; the STOP event is sent before this returns.
     func stop()
     /// Resumes; the RESUME event is sent before this returns.
@@ -40,6 +42,7 @@ public final class MachineAdapter: QMPMachine {
     public var isRunning: Bool { machine.runState == .running }
     public var name: String? { machine.config.name }
     public var cpus: [(index: Int, threadID: Int32)] { machine.vcpuThreadIDs.enumerated().map { ($0.offset, $0.element) } }
+    public var disks: [(device: String, path: String, readOnly: Bool, size: UInt64)] { machine.diskInfo }
 
     public func stop() { machine.pause() }
 

@@ -216,18 +216,26 @@ public final class QMPServer {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ServerError(description: "-qmp: socket: \(String(cString: strerror(errno)))") }
-        var addr = unixAddress(path)
+        // Bind and listen under a temporary name, then rename: a client that
+        // sees the path can always connect (no window between bind and listen).
+        let temporary = path + ".\(getpid()).tmp"
+        guard temporary.utf8.count < 108 else {
+            close(fd)
+            throw ServerError(description: "-qmp: socket path '\(path)' is too long")
+        }
+        unlink(temporary)
+        var addr = unixAddress(temporary)
         let old = umask(0o177)  // the socket file is created 0600
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         umask(old)
-        guard r == 0, listen(fd, 8) == 0 else {
+        guard r == 0, listen(fd, 8) == 0, chmod(temporary, 0o600) == 0, rename(temporary, path) == 0 else {
             let e = errno
             close(fd)
+            unlink(temporary)
             throw ServerError(description: "-qmp: cannot listen on '\(path)': \(String(cString: strerror(e)))")
         }
-        chmod(path, 0o600)
         return fd
     }
 

@@ -281,6 +281,13 @@ public final class Machine {
         parts.lifecycle.requestStop(.hostQuit)
     }
 
+    /// The virtio-blk disks: device name (virtio0, ...), path, read-only, size.
+    public var diskInfo: [(device: String, path: String, readOnly: Bool, size: UInt64)] {
+        zip(parts.config.drives, parts.disks).enumerated().map { i, pair in
+            (pair.0.id ?? "virtio\(i)", pair.0.path, pair.0.readOnly, pair.1.block.backend.size)
+        }
+    }
+
     /// The vCPU threads' Linux thread ids, by vCPU index.
     public var vcpuThreadIDs: [Int32] { parts.vcpus.map { $0.threadID.load(ordering: .relaxed) } }
 

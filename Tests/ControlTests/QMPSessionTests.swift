@@ -7,6 +7,7 @@ final class FakeMachine: QMPMachine {
     var isRunning: Bool { statusName == "running" }
     var name: String? = "vm1"
     var cpus: [(index: Int, threadID: Int32)] = [(0, 1234)]
+    var disks: [(device: String, path: String, readOnly: Bool, size: UInt64)] = [("virtio0", "/tmp/d.img", true, 1 << 20)]
     var calls: [String] = []
     func stop() { calls.append("stop"); statusName = "paused" }
     func cont() throws(QMPError) { calls.append("cont"); statusName = "running" }
@@ -92,6 +93,11 @@ struct QMPSessionTests {
                                  "thread-id": .int(1234),
                                  "props": ["core-id": .int(0), "thread-id": .int(0), "socket-id": .int(0)],
                                  "target": "x86_64"]]))
+        let block = try send(#"{"execute":"query-block"}"#)[0]["return"]
+        guard case .array(let disks) = block, let first = disks.first else { Issue.record("no disks"); return }
+        #expect(first["device"] == "virtio0")
+        #expect(first["inserted"]?["file"] == "/tmp/d.img")
+        #expect(first["inserted"]?["ro"] == true)
         let names = try send(#"{"execute":"query-commands"}"#)[0]["return"]
         guard case .array(let list) = names else { Issue.record("not a list"); return }
         #expect(list.contains(["name": "human-monitor-command"]))

@@ -60,8 +60,11 @@ def wait_for(predicate, timeout=10):
     return False
 
 
-def test_every_command(vm_factory):
-    vm = vm_factory(extra=["-name", "qmp-test", "-smp", "2"])
+def test_every_command(vm_factory, tmp_path):
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(1 << 20))
+    vm = vm_factory(extra=["-name", "qmp-test", "-smp", "2",
+                           "-drive", f"file={disk},format=raw,if=virtio,readonly=on"])
     q = client(vm.socket)
     assert q.cmd("query-version")["package"].startswith("swiftvmm ")
     assert q.cmd("query-status") == {"status": "running", "singlestep": False, "running": True}
@@ -75,7 +78,9 @@ def test_every_command(vm_factory):
     for c in cpus:  # the thread ids are the vCPU threads of this process
         assert os.path.exists(f"/proc/{vm.proc.pid}/task/{c['thread-id']}")
         assert c["target"] == "x86_64"
-    assert q.cmd("query-block") == []
+    block = q.cmd("query-block")
+    assert [b["device"] for b in block] == ["virtio0"]
+    assert block[0]["inserted"]["file"] == str(disk) and block[0]["inserted"]["ro"] is True
     assert q.cmd("human-monitor-command", **{"command-line": "info status"}) == "VM status: running\r\n"
     regs = q.cmd("human-monitor-command", **{"command-line": "info registers"})
     assert "CPU#0" in regs and "RIP=" in regs and "CPU#1" in regs
