@@ -73,11 +73,14 @@ struct VirtioPCITransportTests {
         var types: [UInt8] = []
         var msix = false
         while p != 0 {
-            if c.read8(p) == 0x09 { types.append(c.read8(p + 3)); #expect(c.read8(p + 4) == 4) }
+            if c.read8(p) == 0x09 {
+                types.append(c.read8(p + 3))
+                if c.read8(p + 3) != 5 { #expect(c.read8(p + 4) == 4) }  // the PCI_CFG window starts unset
+            }
             if c.read8(p) == 0x11 { msix = true; #expect(c.read16(p + 2) & 0x7FF == 2) }
             p = Int(c.read8(p + 1))
         }
-        #expect(types == [1, 3, 4, 2])
+        #expect(types == [1, 3, 4, 2, 5])
         #expect(msix)
     }
 
@@ -135,6 +138,29 @@ struct VirtioPCITransportTests {
         #expect(common(0x18, size: 2) == 256)  // max size again
         common(0x08, 1)
         #expect(common(0x0C) == 0)
+    }
+
+    @Test("the PCI_CFG window reads and writes the BARs through config space")
+    func pciConfigWindow() {
+        let cap = VirtioPCITransport.pciConfigWindow(function.config) ?? 0
+        #expect(cap != 0)
+        // Point it at BAR 4 + 0x14 (device_status), 1 byte; write ACKNOWLEDGE through it.
+        function.configWrite(offset: cap + 4, size: 1, value: 4)
+        function.configWrite(offset: cap + 8, size: 4, value: 0x14)
+        function.configWrite(offset: cap + 12, size: 4, value: 1)
+        function.configWrite(offset: cap + 16, size: 1, value: 1)
+        #expect(status == 1)
+        #expect(function.configRead(offset: cap + 16, size: 1) == 1)
+        // num_queues (2 bytes at 0x12) through a 2-byte window.
+        function.configWrite(offset: cap + 8, size: 4, value: 0x12)
+        function.configWrite(offset: cap + 12, size: 4, value: 2)
+        #expect(function.configRead(offset: cap + 16, size: 2) == 2)
+        // A window past the BAR reads 0 and writes nothing.
+        function.configWrite(offset: cap + 8, size: 4, value: 0x4000)
+        #expect(function.configRead(offset: cap + 16, size: 4) == 0)
+        // The capability's type and BAR fields stay read-only where the spec says.
+        function.configWrite(offset: cap + 3, size: 1, value: 9)
+        #expect(function.configRead(offset: cap + 3, size: 1) == 5)
     }
 
     @Test("INTx: a queue interrupt sets ISR bit 0 and the line; reading ISR clears both")

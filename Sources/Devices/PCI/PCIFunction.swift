@@ -27,10 +27,14 @@ public protocol PCIDeviceModel: AnyObject, Sendable {
     func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64)
     /// After a guest config write (e.g. an MSI-X capability's control word).
     func configWritten(_ config: PCIConfigSpace, offset: Int, size: Int)
+    /// A config read the model answers itself (e.g. a window onto a BAR);
+    /// nil reads the stored bytes.
+    func configRead(_ config: PCIConfigSpace, offset: Int, size: Int) -> UInt32?
 }
 
 extension PCIDeviceModel {
     public func configWritten(_ config: PCIConfigSpace, offset: Int, size: Int) {}
+    public func configRead(_ config: PCIConfigSpace, offset: Int, size: Int) -> UInt32? { nil }
 }
 
 /// One PCI function on the bus: config space + the model, with BAR
@@ -67,7 +71,9 @@ public final class PCIFunction: Sendable {
     public var config: PCIConfigSpace { state.withLock { $0 } }
 
     public func configRead(offset: Int, size: Int) -> UInt32 {
-        state.withLock { c in
+        let snapshot = state.withLock { $0 }
+        if let v = model.configRead(snapshot, offset: offset, size: size) { return v }
+        return state.withLock { c in
             switch size {
             case 1: UInt32(c.read8(offset))
             case 2: UInt32(c.read16(offset))

@@ -84,6 +84,11 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
         c.addCapability(id: 0x09, body: cap(2, VirtioPCITransport.notifyOffset,
                                             UInt32(device.queueMaxSizes.count) * VirtioPCITransport.notifyMultiplier,
                                             extra: le(VirtioPCITransport.notifyMultiplier)))
+        // VIRTIO_PCI_CAP_PCI_CFG (§4.1.4.9): a window onto the BARs through
+        // config space, for drivers that cannot map them (16-bit BIOS code).
+        // bar, offset and length are the driver's to set; then pci_cfg_data.
+        c.addCapability(id: 0x09, body: [20, 5, 0, 0, 0, 0] + le(UInt32(0)) + le(UInt32(0)) + [0, 0, 0, 0],
+                        writable: [0, 0, 0xFF, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
         // MSI-X (PCI 3.0 §6.8.2): control = table size - 1; table at BAR 1 + 0, PBA at BAR 1 + 0x800.
         let vectors = VirtioPCITransport.msixVectors(device.queueMaxSizes.count)
         c.addCapability(id: 0x11, body: le(UInt16(vectors - 1)) + le(UInt32(VirtioPCITransport.msixBar))
@@ -99,8 +104,42 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
          VirtioPCITransport.modernBar: (.memory64(prefetchable: true), 0x4000)]
     }
 
-    /// MSI-X enable and function mask live in the capability's control word.
+    /// The PCI_CFG capability's offset in config space, if present.
+    static func pciConfigWindow(_ config: PCIConfigSpace) -> Int? {
+        var p = Int(config.read8(PCIConfigSpace.capabilitiesPointer))
+        while p != 0 {
+            if config.read8(p) == 0x09 && config.read8(p + 3) == 5 { return p }
+            p = Int(config.read8(p + 1))
+        }
+        return nil
+    }
+
+    /// The BAR access a PCI_CFG window describes: (bar, offset, length), if
+    /// the driver set a valid one (length 1, 2 or 4, inside the BAR).
+    private func windowTarget(_ config: PCIConfigSpace, _ cap: Int) -> (Int, UInt64, Int)? {
+        let bar = Int(config.read8(cap + 4))
+        let offset = UInt64(config.read32(cap + 8))
+        let length = Int(config.read32(cap + 12))
+        guard [1, 2, 4].contains(length), let size = bars[bar]?.size, offset + UInt64(length) <= size else { return nil }
+        return (bar, offset, length)
+    }
+
+    public func configRead(_ config: PCIConfigSpace, offset: Int, size: Int) -> UInt32? {
+        guard let cap = VirtioPCITransport.pciConfigWindow(config), offset >= cap + 16, offset < cap + 20 else { return nil }
+        guard let (bar, at, length) = windowTarget(config, cap) else { return 0 }
+        let v = UInt32(truncatingIfNeeded: barRead(bar, offset: at, size: length))
+        return v >> (UInt32(offset - cap - 16) * 8)
+    }
+
+    /// MSI-X enable and function mask live in the capability's control word;
+    /// a write to the PCI_CFG window's data goes to the BAR it points at.
     public func configWritten(_ config: PCIConfigSpace, offset: Int, size: Int) {
+        if let cap = VirtioPCITransport.pciConfigWindow(config), offset >= cap + 16, offset < cap + 20 {
+            if let (bar, at, length) = windowTarget(config, cap) {
+                barWrite(bar, offset: at, size: length, value: UInt64(config.read32(cap + 16)))
+            }
+            return
+        }
         var p = Int(config.read8(PCIConfigSpace.capabilitiesPointer))
         while p != 0 {
             if config.read8(p) == 0x11 {
