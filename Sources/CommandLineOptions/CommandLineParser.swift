@@ -258,9 +258,9 @@ public struct CommandLineParser {
       -m SIZE              guest RAM (MiB, or with a K/M/G suffix; default 128M)
       -smp N               number of vCPUs (default 1)
       -bios FILE           flat firmware image; ends at 4 GiB, last 128 KiB also at 0xE0000
-      -kernel FILE         Linux kernel (not supported yet)
-      -initrd FILE         initial ramdisk (not supported yet)
-      -append STRING       kernel command line (not supported yet)
+      -kernel FILE         Linux kernel: bzImage, or ELF vmlinux (PVH entry if present)
+      -initrd FILE         initial ramdisk
+      -append STRING       kernel command line
       -no-reboot           exit instead of resetting when the guest resets
       -S                   do not start the vCPUs (wait for a monitor)
       -cpu host[,+feat,-feat]  CPUID: what KVM supports, with features added/removed

@@ -142,7 +142,7 @@ public final class Machine {
             do { return (try FirmwareImage.load(path: firmwarePath), nil) } catch { throw .boot(error) }
         }
         if config.firmwarePath != nil {
-            throw .notSupportedYet("-bios with -kernel (the kernel is started directly, without firmware)")
+            throw .host("-bios and -kernel together are not supported: the kernel is started directly, without firmware")
         }
         do throws(BootError) {
             // Limits before reading: a kernel over 512 MiB or an initrd larger

@@ -9,7 +9,6 @@ public enum MachineError: Error, CustomStringConvertible {
     case boot(BootError)
     case bus(BusError)
     case noFirmware
-    case notSupportedYet(String)
     case cannotOpen(path: String, errno: Int32)
     case host(String)
 
@@ -20,7 +19,6 @@ public enum MachineError: Error, CustomStringConvertible {
         case .boot(let e): e.description
         case .bus(let e): e.description
         case .noFirmware: "nothing to boot: give -bios FILE"
-        case .notSupportedYet(let what): "\(what) is not supported yet"
         case let .cannotOpen(p, e): "cannot open '\(p)': \(errnoText(e))"
         case .host(let s): s
         }
