@@ -148,6 +148,32 @@ struct VirtioBlockTests {
         #expect(try submit(type: 11, sector: 0, dataLength: 16, dataWritable: false).status == 1)
     }
 
+    @Test("without bus mastering requests wait untouched, then run once it is on")
+    mutating func busMasterGate() throws {
+        final class Gate: VirtioInterrupt {
+            let on = Mutex(false)
+            func notifyQueue(_ index: Int) {}
+            func notifyConfigChange() {}
+            var mayAccessMemory: Bool { on.withLock { $0 } }
+        }
+        let gate = Gate()
+        let device = VirtioBlock(backend: disk, serial: "gate")
+        let q = try SplitVirtqueue(layout: driver.layout, maximumSize: 256, memory: memory,
+                                   indirectDescriptors: false, eventIndex: false)
+        device.activate(queues: [q], features: device.offeredFeatures, memory: memory, interrupt: gate)
+        try memory.store(UInt32(4), at: GuestAddress(Self.header))
+        try driver.setDescriptor(0, address: Self.header, length: 16, flags: 1, next: 2)
+        try driver.setDescriptor(2, address: Self.status, length: 1, flags: 2)
+        try driver.offer(0)
+        device.processQueue()
+        #expect(driver.usedIndex == 0)
+        #expect(disk.calls.withLock { $0 }.isEmpty)
+        gate.on.withLock { $0 = true }
+        device.processQueue()
+        #expect(driver.usedIndex == 1)
+        #expect(disk.calls.withLock { $0 } == ["flush"])
+    }
+
     @Test("a chain with no status byte goes back untouched; a broken queue is reported")
     mutating func brokenChains() throws {
         try driver.setDescriptor(0, address: Self.header, length: 16, flags: 0)

@@ -140,6 +140,17 @@ struct VirtioPCITransportTests {
         #expect(common(0x0C) == 0)
     }
 
+    @Test("bus mastering off: the device is told it may not touch guest memory")
+    func busMaster() throws {
+        _ = bringUp()
+        let irq = try #require(device.activeInterrupt.withLock { $0 })
+        #expect(!irq.mayAccessMemory)
+        function.configWrite(offset: PCIConfigSpace.command, size: 2, value: 0x6)
+        #expect(irq.mayAccessMemory)
+        function.configWrite(offset: PCIConfigSpace.command, size: 2, value: 0x2)
+        #expect(!irq.mayAccessMemory)
+    }
+
     @Test("the PCI_CFG window reads and writes the BARs through config space")
     func pciConfigWindow() {
         let cap = VirtioPCITransport.pciConfigWindow(function.config) ?? 0

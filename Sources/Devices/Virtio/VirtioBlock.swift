@@ -107,7 +107,9 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     /// the driver wants it.
     public func processQueue() {
         let (queue, memory, interrupt) = active.withLock { ($0.queue, $0.memory, $0.interrupt) }
-        guard let queue, let memory else { return }
+        // Without bus mastering the requests wait (the driver notifies again
+        // once it has enabled it).
+        guard let queue, let memory, interrupt?.mayAccessMemory ?? false else { return }
         let before = queue.usedIndex
         while let next = queue.pop() {
             switch next {

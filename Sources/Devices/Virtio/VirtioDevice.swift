@@ -19,11 +19,17 @@ public enum VirtioFeature {
     public static let version1: UInt64 = 1 << 32
 }
 
-/// How a device raises its interrupts; the transport decides how (MSI-X
-/// vector or INTx + ISR).
+/// The transport as a device sees it: how to raise interrupts (the
+/// transport picks MSI-X or INTx + ISR) and whether the device may touch
+/// guest memory now (PCI: the command register's bus-master bit).
 public protocol VirtioInterrupt: Sendable {
     func notifyQueue(_ index: Int)
     func notifyConfigChange()
+    var mayAccessMemory: Bool { get }
+}
+
+extension VirtioInterrupt {
+    public var mayAccessMemory: Bool { true }
 }
 
 /// A virtio device type (blk, net) as the transport sees it.

@@ -51,6 +51,9 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
     }
 
     private let state: Mutex<State>
+    /// The PCI command register's bus-master enable: without it the device
+    /// must not read or write guest memory (PCI 3.0 §6.2.2).
+    private let busMaster = Atomic<Bool>(false)
 
     public init(device: any VirtioDevice, memory: GuestMemory, msi: any MSISender, intx: any InterruptLine) {
         self.device = device
@@ -134,6 +137,9 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
     /// MSI-X enable and function mask live in the capability's control word;
     /// a write to the PCI_CFG window's data goes to the BAR it points at.
     public func configWritten(_ config: PCIConfigSpace, offset: Int, size: Int) {
+        if offset < PCIConfigSpace.command + 2 && offset + size > PCIConfigSpace.command {
+            busMaster.store(config.command.contains(.busMaster), ordering: .releasing)
+        }
         if let cap = VirtioPCITransport.pciConfigWindow(config), offset >= cap + 16, offset < cap + 20 {
             if let (bar, at, length) = windowTarget(config, cap) {
                 barWrite(bar, offset: at, size: length, value: UInt64(config.read32(cap + 16)))
@@ -353,6 +359,7 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
         let transport: VirtioPCITransport
         func notifyQueue(_ index: Int) { transport.raise(vectorFor: index, isrBit: 1) }
         func notifyConfigChange() { transport.raise(vectorFor: nil, isrBit: 2) }
+        var mayAccessMemory: Bool { transport.busMaster.load(ordering: .acquiring) }
     }
 
     /// MSI-X when enabled (the queue's or the config vector; none assigned
