@@ -14,7 +14,7 @@ final class BlockDevice: Sendable {
     let block: VirtioBlock
     private let workFD: Int32
 
-    init(drive: MachineConfig.DriveConfig, index: Int, vm: VirtualMachine, memory: GuestMemory,
+    init(drive: MachineConfig.DriveConfig, index: Int, vm: VirtualMachine, msi: any MSISender, memory: GuestMemory,
          platform: PCPlatform, ports: PortIOBus, mmio: MMIOBus) throws(MachineError) {
         let backend: RawFileBackend
         do { backend = try RawFileBackend(path: drive.path, readOnly: drive.readOnly) } catch {
@@ -36,7 +36,7 @@ final class BlockDevice: Sendable {
         // PC PCI INTx: slots share IRQs 10 and 11 (written to the interrupt
         // line register for the guest; MSI-X is the normal path).
         let gsi = UInt32(10 + index % 2)
-        transport = VirtioPCITransport(device: block, memory: memory, msi: KVMMSISender(vm: vm),
+        transport = VirtioPCITransport(device: block, memory: memory, msi: msi,
                                        intx: KVMInterruptLine(vm: vm, gsi: gsi))
         box.set(transport)
         var config = transport.configSpace()

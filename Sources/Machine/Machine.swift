@@ -55,6 +55,9 @@ public final class Machine {
                 try vm.setTSSAddress(tssAddress)
             }
             try vm.createIRQChip()
+            let routing = system.checkExtension(KVM_CAP_IRQ_ROUTING) > 0
+            if routing { try vm.setGSIRouting(GSIRoute.pcDefaults) }
+            let msi = KVMMSIRouter(vm: vm, routing: routing && system.checkExtension(KVM_CAP_IRQFD) > 0)
 
             let memory: GuestMemory
             do {
@@ -110,8 +113,8 @@ public final class Machine {
                                           onGuestPowerOff: { lifecycle.requestStop(.guestPowerOff) })
             var disks: [BlockDevice] = []
             for (i, drive) in config.drives.enumerated() {
-                disks.append(try BlockDevice(drive: drive, index: i, vm: vm, memory: memory, platform: platform,
-                                             ports: ports, mmio: mmio))
+                disks.append(try BlockDevice(drive: drive, index: i, vm: vm, msi: msi, memory: memory,
+                                             platform: platform, ports: ports, mmio: mmio))
             }
             let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
                                      mmio: mmio, firmware: firmware, kernelPlan: kernelPlan, serial: serial,

@@ -83,16 +83,3 @@ struct KVMInterruptLine: InterruptLine {
         }
     }
 }
-
-/// Devices' view of MSI delivery: KVM_SIGNAL_MSI.
-struct KVMMSISender: MSISender {
-    let vm: VirtualMachine
-
-    func send(address: UInt64, data: UInt32) {
-        do {
-            try vm.signalMSI(address: address, data: data)
-        } catch {
-            Log.warning("MSI to 0x\(String(address, radix: 16)): \(error)")
-        }
-    }
-}

@@ -72,6 +72,20 @@ struct KVMDeviceTests {
         #expect(throws: KVMError.self) { try vm.ioeventfd(efd, address: 0xD000_0000, length: 3) }
     }
 
+    @Test("GSI routing: the PC defaults plus an MSI route, and an irqfd on it")
+    func gsiRouting() throws {
+        let vm = try KVMSystem().createVM()
+        try vm.createIRQChip()
+        #expect(GSIRoute.pcDefaults.count == 40)  // 16 x (IOAPIC + PIC) + 8 x IOAPIC
+        #expect(GSIRoute.pcDefaults.contains(.irqchip(gsi: 9, chip: 1, pin: 1)))
+        try vm.setGSIRouting(GSIRoute.pcDefaults + [.msi(gsi: 24, address: 0xFEE0_0000, data: 0x41)])
+        let efd = eventfd(0, 0)
+        defer { close(efd) }
+        try vm.irqfd(efd, gsi: 24)
+        try vm.setIRQLine(4, level: true)
+        try vm.setIRQLine(4, level: false)
+    }
+
     @Test("supported CPUID lists the basic leaves; a copy is independent")
     func cpuid() throws {
         let table = try KVMSystem().supportedCPUID()

@@ -32,6 +32,7 @@ static const unsigned long CKVM_IRQ_LINE = KVM_IRQ_LINE;
 static const unsigned long CKVM_SIGNAL_MSI = KVM_SIGNAL_MSI;
 static const unsigned long CKVM_IRQFD = KVM_IRQFD;
 static const unsigned long CKVM_IOEVENTFD = KVM_IOEVENTFD;
+static const unsigned long CKVM_SET_GSI_ROUTING = KVM_SET_GSI_ROUTING;
 
 // vCPU ioctls.
 static const unsigned long CKVM_RUN = KVM_RUN;
