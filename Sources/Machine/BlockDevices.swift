@@ -23,11 +23,11 @@ final class BlockDevice: Sendable {
         let fd = eventfd(0, Int32(EFD_CLOEXEC))
         guard fd >= 0 else { throw .host("eventfd failed: \(errnoText(errno))") }
         workFD = fd
-        let box = TransportBox()
+        let box = LateReference<VirtioPCITransport>()
         block = VirtioBlock(backend: backend, serial: drive.id ?? "swiftvmm-disk\(index)",
                             onQueueError: { error in
                                 Log.warning("virtio-blk \(drive.path): \(error); device needs reset")
-                                box.transport?.markNeedsReset()
+                                box.value?.markNeedsReset()
                             },
                             scheduleWork: {
                                 var one: UInt64 = 1
@@ -63,11 +63,4 @@ final class BlockDevice: Sendable {
             while read(fd, &value, 8) == 8 || errno == EINTR { block.processQueue() }
         }
     }
-}
-
-/// Lets the block device reach its transport, created after it.
-final class TransportBox: Sendable {
-    private let value = Mutex<VirtioPCITransport?>(nil)
-    var transport: VirtioPCITransport? { value.withLock { $0 } }
-    func set(_ t: VirtioPCITransport) { value.withLock { $0 = t } }
 }

@@ -107,9 +107,9 @@ public final class Machine {
             }
             // The platform devices call back into the parts (reset), which
             // exist only after them: the box breaks the cycle.
-            let partsBox = PartsBox()
+            let partsBox = LateReference<MachineParts>()
             let platform = try PCPlatform(vm: vm, ports: ports, mmio: mmio, config: config,
-                                          onGuestReset: { partsBox.parts?.guestRequestedReset() },
+                                          onGuestReset: { partsBox.value?.guestRequestedReset() },
                                           onGuestPowerOff: { lifecycle.requestStop(.guestPowerOff) })
             var disks: [BlockDevice] = []
             for (i, drive) in config.drives.enumerated() {

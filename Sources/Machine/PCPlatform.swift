@@ -48,10 +48,3 @@ final class PCPlatform: Sendable {
         powerManagement.reset()
     }
 }
-
-/// Holds the machine parts for callbacks created before them.
-final class PartsBox: Sendable {
-    private let value = Mutex<MachineParts?>(nil)
-    var parts: MachineParts? { value.withLock { $0 } }
-    func set(_ p: MachineParts) { value.withLock { $0 = p } }
-}
