@@ -9,6 +9,8 @@
 #define FLAG     0x500          /* RAM byte: 1 once "q" was received */
 #define VECTOR   0x0C           /* PIC master base 0x08 + IRQ 4 */
 
+#include "../include/pic-legacy.S"
+
         .code16
         .section .text.start16, "ax"
         .globl start16
@@ -23,34 +25,7 @@ start16:
         movw    $(irq4 - 0xF0000), %es:(VECTOR * 4)
         movw    $0xF000, %es:(VECTOR * 4 + 2)
 
-        /* Turn the local APIC off (IA32_APIC_BASE bit 11), so the PIC's
-         * INTR reaches the CPU directly, as on a pre-APIC PC. With the APIC
-         * on, LVT LINT0 would have to be set to ExtINT first, which a BIOS
-         * normally does (Intel SDM Vol. 3A 11.4.3). */
-        mov     $0x1B, %ecx
-        rdmsr
-        and     $~0x800, %eax
-        wrmsr
-
-        /* 8259A init (ICW1-ICW4): edge triggered, cascade, 8086 mode. */
-        mov     $0x11, %al
-        out     %al, $0x20
-        out     %al, $0xA0
-        mov     $0x08, %al              /* master vectors 0x08-0x0F */
-        out     %al, $0x21
-        mov     $0x70, %al              /* slave vectors 0x70-0x77 */
-        out     %al, $0xA1
-        mov     $0x04, %al
-        out     %al, $0x21
-        mov     $0x02, %al
-        out     %al, $0xA1
-        mov     $0x01, %al
-        out     %al, $0x21
-        out     %al, $0xA1
-        mov     $0xEF, %al              /* unmask IRQ 4 only */
-        out     %al, $0x21
-        mov     $0xFF, %al
-        out     %al, $0xA1
+        pic_legacy_init 0xEF             /* unmask IRQ 4 only */
 
         /* UART: 8N1, FIFO on (trigger 1), RX interrupt, OUT2 (IRQ gate). */
         mov     $(COM1 + 3), %dx
@@ -109,29 +84,7 @@ irq4:
         pop     %ax
         iret
 
-/* putc: AL to COM1 once THR is empty. */
-putc:
-        push    %dx
-        push    %ax
-        mov     $(COM1 + 5), %dx
-6:      in      %dx, %al
-        test    $0x20, %al
-        jz      6b
-        pop     %ax
-        mov     $COM1, %dx
-        out     %al, %dx
-        pop     %dx
-        ret
-
-/* print: NUL-terminated string at CS:SI. */
-print:
-        mov     %cs:(%si), %al
-        test    %al, %al
-        jz      7f
-        call    putc
-        inc     %si
-        jmp     print
-7:      ret
+#include "../include/realmode.S"
 
 ready:  .asciz  "echo: ready\n"
 bye:    .asciz  "\necho: bye\n"

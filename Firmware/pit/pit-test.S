@@ -13,6 +13,8 @@
 #define COUNT   0x500           /* RAM: IRQ 0 counter (32-bit) */
 #define VECTOR  0x08            /* PIC master base 0x08 + IRQ 0 */
 
+#include "../include/pic-legacy.S"
+
         .code16
         .section .text.start16, "ax"
         .globl start16
@@ -26,31 +28,7 @@ start16:
         movw    $(irq0 - 0xF0000), %es:(VECTOR * 4)
         movw    $0xF000, %es:(VECTOR * 4 + 2)
 
-        /* Local APIC off, so the PIC's INTR goes straight to the CPU. */
-        mov     $0x1B, %ecx
-        rdmsr
-        and     $~0x800, %eax
-        wrmsr
-
-        /* 8259A: edge, cascade, vectors 0x08/0x70, only IRQ 0 unmasked. */
-        mov     $0x11, %al
-        out     %al, $0x20
-        out     %al, $0xA0
-        mov     $0x08, %al
-        out     %al, $0x21
-        mov     $0x70, %al
-        out     %al, $0xA1
-        mov     $0x04, %al
-        out     %al, $0x21
-        mov     $0x02, %al
-        out     %al, $0xA1
-        mov     $0x01, %al
-        out     %al, $0x21
-        out     %al, $0xA1
-        mov     $0xFE, %al
-        out     %al, $0x21
-        mov     $0xFF, %al
-        out     %al, $0xA1
+        pic_legacy_init 0xFE             /* only IRQ 0 unmasked */
 
         /* 1. TSC calibration over 10 ms of channel 2. */
         mov     $11932, %bx
@@ -142,50 +120,11 @@ irq0:
         pop     %ax
         iret
 
-/* putc: AL to COM1 once THR is empty. */
-putc:
-        push    %dx
-        push    %ax
-        mov     $0x3FD, %dx
-2:      in      %dx, %al
-        test    $0x20, %al
-        jz      2b
-        pop     %ax
-        mov     $0x3F8, %dx
-        out     %al, %dx
-        pop     %dx
-        ret
-
-/* print: NUL-terminated string at CS:SI. */
-print:
-        mov     %cs:(%si), %al
-        test    %al, %al
-        jz      3f
-        call    putc
-        inc     %si
-        jmp     print
-3:      ret
+#include "../include/realmode.S"
 
 newline:
         mov     $'\n', %al
         jmp     putc
-
-/* print_dec: EAX in decimal. */
-print_dec:
-        mov     $10, %ecx
-        xor     %bx, %bx
-4:      xor     %edx, %edx
-        div     %ecx
-        push    %dx
-        inc     %bx
-        test    %eax, %eax
-        jnz     4b
-5:      pop     %ax
-        add     $'0', %al
-        call    putc
-        dec     %bx
-        jnz     5b
-        ret
 
 msg_tsc:  .asciz "pit-test: tsc-mhz="
 msg_irq:  .asciz "pit-test: irq0-per-100ms="

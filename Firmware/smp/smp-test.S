@@ -141,43 +141,7 @@ print_dec32:
 
         .code16
 /* 16-bit helpers, for the BSP before protected mode and for the APs. */
-putc:
-        push    %dx
-        push    %ax
-        mov     $0x3FD, %dx
-9:      in      %dx, %al
-        test    $0x20, %al
-        jz      9b
-        pop     %ax
-        mov     $0x3F8, %dx
-        out     %al, %dx
-        pop     %dx
-        ret
-
-print:
-        mov     %cs:(%si), %al
-        test    %al, %al
-        jz      10f
-        call    putc
-        inc     %si
-        jmp     print
-10:     ret
-
-print_dec:
-        mov     $10, %ecx
-        xor     %bx, %bx
-11:     xor     %edx, %edx
-        div     %ecx
-        push    %dx
-        inc     %bx
-        test    %eax, %eax
-        jnz     11b
-12:     pop     %ax
-        add     $'0', %al
-        call    putc
-        dec     %bx
-        jnz     12b
-        ret
+#include "../include/realmode.S"
 
 msg_bsp:    .asciz "smp-test: bsp up, expecting "
 msg_cpus:   .asciz " cpus\n"
