@@ -174,7 +174,7 @@ struct GuestBootTests {
         #expect(r.status == 0)
     }
 
-    @Test("PIT: TSC calibration through channel 2 and port 0x61; channel 0 at 1 kHz gives ~100 IRQ 0 per 100 ms")
+    @Test("PIT: TSC calibration through channel 2 and port 0x61; channel 0 at 1 kHz gives IRQ 0 at about that rate")
     func pit() throws {
         let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("pit-test.bin")] + debugExitAtF4)
         #expect(r.stdout.contains("pit-test: pass"), "\(r.stdout)")
