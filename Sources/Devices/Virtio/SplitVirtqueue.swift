@@ -185,15 +185,31 @@ public final class SplitVirtqueue: @unchecked Sendable {
         }
     }
 
+    /// Gives back the last `count` chains taken with `pop`, unused: they are
+    /// still in the available ring, so the next `pop` returns them again.
+    /// (virtio-net with MRG_RXBUF takes chains until a frame fits, and gives
+    /// them back when the queue runs dry first.)
+    public func undoPop(_ count: UInt16) {
+        lastAvailable &-= count
+    }
+
     /// Returns a chain to the driver with `written` bytes of device output
     /// (always the head, even for a chain that failed validation, §2.7.8).
-    public func push(head: UInt16, written: UInt32) {
+    /// With `publish: false` the entry is written but the driver sees it only
+    /// at the next `publishUsed` (a frame spread over several chains must
+    /// appear at once, §5.1.6.4).
+    public func push(head: UInt16, written: UInt32, publish: Bool = true) {
         let slot = UInt64(nextUsed % layout.size)
         let entry = GuestAddress(layout.usedRing.rawValue + 4 + 8 * slot)
         try? memory.store(UInt32(head), at: entry)
         try? memory.store(written, at: GuestAddress(entry.rawValue + 4))
         nextUsed &+= 1
-        // The entry must be visible before the index (§2.7.8.2).
+        if publish { publishUsed() }
+    }
+
+    /// Makes every pushed entry visible: the used index, after the entries
+    /// (§2.7.8.2).
+    public func publishUsed() {
         atomicMemoryFence(ordering: .releasing)
         try? memory.store(nextUsed, at: GuestAddress(layout.usedRing.rawValue + 2))
     }
@@ -215,6 +231,15 @@ public final class SplitVirtqueue: @unchecked Sendable {
     public func requestNextNotification() {
         guard eventIndex else { return }
         try? memory.store(lastAvailable, at: GuestAddress(layout.usedRing.rawValue + 4 + 8 * UInt64(layout.size)))
+    }
+
+    /// Whether the driver has made chains available that `pop` has not
+    /// taken. Ordered after the device's earlier stores (avail_event): the
+    /// re-check that closes the race with a driver that saw the old
+    /// avail_event and did not notify (§2.7.10).
+    public var hasAvailable: Bool {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        return load16(layout.availableRing, 2) != lastAvailable
     }
 
     /// The used index as the device last published it.

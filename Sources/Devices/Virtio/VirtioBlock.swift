@@ -111,17 +111,19 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
         // once it has enabled it).
         guard let queue, let memory, interrupt?.mayAccessMemory ?? false else { return }
         let before = queue.usedIndex
-        while let next = queue.pop() {
-            switch next {
-            case .success(let chain):
-                let written = handle(chain, memory: memory)
-                queue.push(head: chain.head, written: written)
-            case .failure(let error):
-                onQueueError(error)
-                return
+        repeat {
+            while let next = queue.pop() {
+                switch next {
+                case .success(let chain):
+                    let written = handle(chain, memory: memory)
+                    queue.push(head: chain.head, written: written)
+                case .failure(let error):
+                    onQueueError(error)
+                    return
+                }
             }
-        }
-        queue.requestNextNotification()
+            queue.requestNextNotification()
+        } while queue.hasAvailable  // a request that came while avail_event was stale
         if queue.usedIndex != before && queue.shouldNotify(previousUsed: before) { interrupt?.notifyQueue(0) }
     }
 

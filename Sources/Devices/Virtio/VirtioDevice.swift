@@ -39,6 +39,10 @@ public protocol VirtioDevice: AnyObject, Sendable {
     /// Everything the device offers, VIRTIO_F_VERSION_1 included.
     var offeredFeatures: UInt64 { get }
     var queueMaxSizes: [UInt16] { get }
+    /// Whether the driver's feature set is consistent (a subset of what is
+    /// offered with VERSION_1 is checked by the transport; this adds the
+    /// device type's own dependencies, e.g. virtio-net §5.1.3.1).
+    func acceptsFeatures(_ features: UInt64) -> Bool
     func configRead(offset: Int, size: Int) -> UInt64
     func configWrite(offset: Int, size: Int, value: UInt64)
     /// DRIVER_OK: the queues are validated and live.
@@ -47,4 +51,8 @@ public protocol VirtioDevice: AnyObject, Sendable {
     func queueNotified(_ index: Int)
     /// Device reset (status 0): drop the queues, forget everything negotiated.
     func reset()
+}
+
+extension VirtioDevice {
+    public func acceptsFeatures(_ features: UInt64) -> Bool { true }
 }

@@ -261,6 +261,7 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
                     // Accept only a subset of what we offer, with VERSION_1 (§3.1.1 step 5).
                     let ok = s.driverFeatures & ~device.offeredFeatures == 0
                         && s.driverFeatures & VirtioFeature.version1 != 0
+                        && device.acceptsFeatures(s.driverFeatures)
                     s.status = ok ? new : new.subtracting(.featuresOK)
                     return
                 }
