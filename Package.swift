@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["Boot", "Memory"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "KVM", "Memory", "Devices"]),
         .testTarget(name: "CommandLineOptionsTests", dependencies: ["CommandLineOptions", "Machine", "Control"]),
-        .testTarget(name: "ControlTests", dependencies: ["Control"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Machine"]),
         .testTarget(name: "IntegrationTests", dependencies: []),
     ]
 )

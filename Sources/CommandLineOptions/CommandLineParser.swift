@@ -15,7 +15,8 @@ public enum Command: Equatable {
 public struct CommandLineParser {
     /// Options that take a value.
     static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
-                                      "display", "name", "log-level", "qmp", "cpu", "drive", "debugcon", "global"]
+                                      "display", "name", "log-level", "qmp", "cpu", "drive", "debugcon", "global",
+                                      "netdev", "nic"]
     /// Options that are flags.
     static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
                                      "version", "exit-stats"]
@@ -28,6 +29,7 @@ public struct CommandLineParser {
         var nodefaults = false
         var qmp: [QMPEndpoint] = []
         var unattached: [MachineConfig.DriveConfig] = []  // -drive if=none, waiting for a -device
+        var network = NetworkOptions()
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]
@@ -71,7 +73,14 @@ public struct CommandLineParser {
                     throw CommandLineError("-global '\(value)': only isa-debugcon.iobase=PORT is supported")
                 }
                 config.debugConsolePort = UInt16(port)
-            case "device": try device(value, into: &config, unattached: &unattached)
+            case "device":
+                if OptionValues.keyValueList(value).first == "virtio-net-pci" {
+                    try network.addDevice(value)
+                } else {
+                    try device(value, into: &config, unattached: &unattached)
+                }
+            case "netdev": try network.addNetdev(value)
+            case "nic": try network.addNIC(value)
             case "drive":
                 let (drive, attach) = try drive(value)
                 if attach { config.drives.append(drive) } else { unattached.append(drive) }
@@ -87,6 +96,7 @@ public struct CommandLineParser {
             default: break
             }
         }
+        config.nics = try network.cards()
         if serials.count > 1 { throw CommandLineError("-serial: only one serial port (COM1) is supported") }
         if let s = serials.first {
             config.serial = try serial(s)
@@ -209,7 +219,7 @@ public struct CommandLineParser {
         case "":
             throw CommandLineError("-device: missing driver name")
         default:
-            throw CommandLineError("-device '\(driver)': unknown device (supported: isa-debug-exit, virtio-blk-pci)")
+            throw CommandLineError("-device '\(driver)': unknown device (supported: isa-debug-exit, virtio-blk-pci, virtio-net-pci)")
         }
     }
 
@@ -274,6 +284,11 @@ public struct CommandLineParser {
       -drive id=ID,if=none,file=PATH  +  -device virtio-blk-pci,drive=ID
       -debugcon stdio|file:PATH|none   QEMU's debug console (port 0xE9; SeaBIOS logs
                            to 0x402: -global isa-debugcon.iobase=0x402)
+      -netdev tap,id=ID[,ifname=TAP][,script=no,downscript=no][,vhost=off]
+      -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56][,id=NAME]
+                           a virtio-net card on a host tap (an existing tap is
+                           used as is; a missing one lives as long as the VM)
+      -nic tap,ifname=TAP[,model=virtio-net-pci][,mac=MAC]   the same, in one option
       -device isa-debug-exit[,iobase=0x501][,iosize=2]
                            guest write of v exits with status (v << 1) | 1
       -nodefaults          no default devices (no serial unless -serial)

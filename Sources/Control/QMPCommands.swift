@@ -46,6 +46,20 @@ struct QMPCommands {
                                                                         "virtual-size": .number(String(d.size))]]]
             })
         },
+        // QEMU's RxFilterInfo. Without a control queue the device filters
+        // nothing: promiscuous, every VLAN, broadcast allowed, as QEMU
+        // reports a virtio-net card whose driver set no filter.
+        Command(name: "query-rx-filter", arguments: [("name", .string, false)]) { m, args throws(QMPError) in
+            let wanted = args["name"]?.stringValue
+            let nics = m.nics.filter { wanted == nil || $0.id == wanted }
+            if let wanted, nics.isEmpty { throw .generic("invalid net client name: \(wanted)") }
+            return .array(nics.map { n in
+                ["name": .string(n.id), "promiscuous": true, "multicast": "normal", "unicast": "normal",
+                 "vlan": "all", "broadcast-allowed": true, "multicast-overflow": false, "unicast-overflow": false,
+                 "main-mac": .string(n.mac), "vlan-table": .array([]), "unicast-table": .array([]),
+                 "multicast-table": .array([])]
+            })
+        },
         Command(name: "stop", arguments: []) { m, _ in
             m.stop()
             return .object([])
@@ -120,6 +134,13 @@ struct QMPCommands {
         case ["info", "registers"]:
             return m.registersText().split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n")
                 + "\r\n"
+        case ["info", "network"]:
+            return m.nics.enumerated().map { i, n in
+                "\(n.id): index=\(i),type=nic,model=virtio-net-pci,macaddr=\(n.mac)\r\n"
+                    + " \\ tap: ifname=\(n.tap),script=no,downscript=no\r\n"
+                    + "   rx \(n.receivedFrames) frames \(n.receivedBytes) bytes \(n.receiveDropped) dropped,"
+                    + " tx \(n.transmittedFrames) frames \(n.transmittedBytes) bytes \(n.transmitDropped) dropped\r\n"
+            }.joined()
         case ["info", "name"]:
             return m.name.map { $0 + "\r\n" } ?? ""
         default:

@@ -12,6 +12,8 @@ public protocol QMPMachine: AnyObject {
     var cpus: [(index: Int, threadID: Int32)] { get }
     /// The disks: (device name, image path, read-only, size in bytes).
     var disks: [(device: String, path: String, readOnly: Bool, size: UInt64)] { get }
+    /// The network cards: name, MAC, tap and counters.
+    var nics: [NICInfo] { get }
     /// Stops the vCPUs; the STOP event is sent before this returns.
     func stop()
     /// Resumes; the RESUME event is sent before this returns.
@@ -43,6 +45,7 @@ public final class MachineAdapter: QMPMachine {
     public var name: String? { machine.config.name }
     public var cpus: [(index: Int, threadID: Int32)] { machine.vcpuThreadIDs.enumerated().map { ($0.offset, $0.element) } }
     public var disks: [(device: String, path: String, readOnly: Bool, size: UInt64)] { machine.diskInfo }
+    public var nics: [NICInfo] { machine.nicInfo }
 
     public func stop() { machine.pause() }
 

@@ -116,9 +116,14 @@ public final class Machine {
                 disks.append(try BlockDevice(drive: drive, index: i, vm: vm, msi: msi, memory: memory,
                                              platform: platform, ports: ports, mmio: mmio))
             }
+            var nics: [NetDevice] = []
+            for (i, nic) in config.nics.enumerated() {
+                nics.append(try NetDevice(nic: nic, slotIndex: disks.count + i, vm: vm, msi: msi, memory: memory,
+                                          platform: platform, ports: ports, mmio: mmio))
+            }
             let parts = MachineParts(config: config, lifecycle: lifecycle, memory: memory, ports: ports,
                                      mmio: mmio, firmware: firmware, kernelPlan: kernelPlan, serial: serial,
-                                     platform: platform, disks: disks, vcpus: handles)
+                                     platform: platform, disks: disks, nics: nics, vcpus: handles)
             partsBox.set(parts)
             let runners = handles.map { h in
                 let runner = VCPURunner(handle: h, machine: parts, stats: config.exitStats ? ExitStats() : nil)
@@ -290,6 +295,9 @@ public final class Machine {
             (pair.0.id ?? "virtio\(i)", pair.0.path, pair.0.readOnly, pair.1.block.backend.size)
         }
     }
+
+    /// The network cards: id, MAC, tap and counters.
+    public var nicInfo: [NICInfo] { parts.nics.map(\.info) }
 
     /// The vCPU threads' Linux thread ids, by vCPU index.
     public var vcpuThreadIDs: [Int32] { parts.vcpus.map { $0.threadID.load(ordering: .relaxed) } }

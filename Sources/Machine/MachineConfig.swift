@@ -53,6 +53,33 @@ public struct MachineConfig: Sendable, Equatable {
         }
     }
 
+    /// Network cards (`-netdev tap` + `-device virtio-net-pci`, or `-nic`),
+    /// each a virtio-net device on PCI with a tap backend.
+    public var nics: [NICConfig] = []
+
+    public struct NICConfig: Sendable, Equatable {
+        /// The device's name for monitors (QEMU: the -device id, else the netdev id).
+        public var id: String
+        /// The host tap interface; nil lets the kernel pick one (tap0, tap1, ...).
+        public var tapName: String?
+        public var mac: [UInt8]
+        public init(id: String, tapName: String?, mac: [UInt8]) {
+            self.id = id
+            self.tapName = tapName
+            self.mac = mac
+        }
+
+        /// QEMU's default: 52:54:00:12:34:56, the last byte counting up per card.
+        public static func defaultMAC(index: Int) -> [UInt8] {
+            [0x52, 0x54, 0x00, 0x12, 0x34, UInt8(truncatingIfNeeded: 0x56 + index)]
+        }
+
+        public var macText: String {
+            mac.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+                .joined(separator: ":")
+        }
+    }
+
     /// `-cpu host,+name,-name`: CPUID feature bits to set or clear.
     public var cpuFeatureChanges: [CPUFeatureChange] = []
 

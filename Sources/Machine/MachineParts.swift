@@ -16,12 +16,13 @@ final class MachineParts: Sendable {
     let serial: Serial16550?
     let platform: PCPlatform
     let disks: [BlockDevice]
+    let nics: [NetDevice]
     let vcpus: [VCPUHandle]
     var vcpuCount: Int { vcpus.count }
 
     init(config: MachineConfig, lifecycle: Lifecycle, memory: GuestMemory, ports: PortIOBus, mmio: MMIOBus,
          firmware: FirmwareImage?, kernelPlan: KernelBootPlan?, serial: Serial16550?, platform: PCPlatform,
-         disks: [BlockDevice], vcpus: [VCPUHandle]) {
+         disks: [BlockDevice], nics: [NetDevice], vcpus: [VCPUHandle]) {
         self.config = config
         self.lifecycle = lifecycle
         self.memory = memory
@@ -32,6 +33,7 @@ final class MachineParts: Sendable {
         self.serial = serial
         self.platform = platform
         self.disks = disks
+        self.nics = nics
         self.vcpus = vcpus
     }
 
@@ -57,6 +59,7 @@ final class MachineParts: Sendable {
         serial?.reset()
         platform.reset()
         for d in disks { d.transport.reset() }
+        for n in nics { n.transport.reset() }
         do {
             // The guest may have overwritten both the BIOS copy and the kernel.
             try firmware?.installLowCopy(in: memory)

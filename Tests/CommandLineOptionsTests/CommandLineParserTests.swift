@@ -94,7 +94,7 @@ struct CommandLineParserTests {
         #expect(error(["-device", "isa-debug-exit,colour=red"]) == "-device isa-debug-exit: unknown property 'colour'")
         #expect(error(["-device", "isa-debug-exit,iosize=0"]) != nil)
         #expect(error(["-device", "isa-debug-exit", "-device", "isa-debug-exit"]) != nil)
-        #expect(error(["-device", "e1000"]) == "-device 'e1000': unknown device (supported: isa-debug-exit, virtio-blk-pci)")
+        #expect(error(["-device", "e1000"]) == "-device 'e1000': unknown device (supported: isa-debug-exit, virtio-blk-pci, virtio-net-pci)")
     }
 
     @Test("kernel options are parsed (the loader refuses them later)")
@@ -164,5 +164,41 @@ struct CommandLineParserTests {
         #expect(try CommandLineParser().parse(["-version"]) == .version)
         let c = try config(["-S", "-exit-stats", "-log-level", "debug"])
         #expect(c.startPaused && c.exitStats && c.logLevel == .debug)
+    }
+
+    @Test("-netdev tap + -device virtio-net-pci (either order), -nic tap; QEMU's default MACs and names")
+    func network() throws {
+        let c = try config(["-device", "virtio-net-pci,netdev=n0,mac=52:54:00:aa:bb:cc,id=card",
+                            "-netdev", "tap,id=n0,ifname=svt0,script=no,downscript=no,vhost=off",
+                            "-nic", "tap,ifname=svt1,model=virtio-net-pci"])
+        #expect(c.nics == [.init(id: "card", tapName: "svt0", mac: [0x52, 0x54, 0, 0xAA, 0xBB, 0xCC]),
+                           .init(id: "virtio-net-pci.1", tapName: "svt1", mac: [0x52, 0x54, 0, 0x12, 0x34, 0x57])])
+        #expect(c.nics[1].macText == "52:54:00:12:34:57")
+        #expect(try config(["-nic", "tap"]).nics == [.init(id: "virtio-net-pci.0", tapName: nil,
+                                                             mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56])])
+        #expect(try config(["-nic", "none"]).nics.isEmpty)
+    }
+
+    @Test("network refusals: one line each, naming what is wrong")
+    func networkErrors() {
+        #expect(error(["-netdev", "tap,id=n0,ifname=t,script=/etc/qemu-ifup", "-device", "virtio-net-pci,netdev=n0"])
+            == "-netdev tap: script=/etc/qemu-ifup is not supported (only script=no: configure the tap before starting)")
+        #expect(error(["-netdev", "tap,id=n0,vhost=on"])?.contains("vhost=on is not supported") == true)
+        #expect(error(["-netdev", "user,id=n0"]) == "-netdev user: not supported (there is no user-mode network stack; use tap)")
+        #expect(error(["-netdev", "tap,ifname=t"]) == "-netdev 'tap,ifname=t': id=ID is missing")
+        #expect(error(["-netdev", "tap,id=a", "-netdev", "tap,id=a"]) == "-netdev: duplicate id 'a'")
+        #expect(error(["-netdev", "tap,id=a"]) == "-netdev id=a is not used by any -device virtio-net-pci,netdev=a")
+        #expect(error(["-device", "virtio-net-pci,netdev=x"]) == "-device virtio-net-pci: no -netdev with id=x")
+        #expect(error(["-device", "virtio-net-pci"]) == "-device virtio-net-pci: netdev=ID is missing")
+        #expect(error(["-netdev", "tap,id=a", "-device", "virtio-net-pci,netdev=a", "-device", "virtio-net-pci,netdev=a"])
+            == "-device virtio-net-pci: netdev 'a' is already used by another card")
+        #expect(error(["-nic", "tap,model=e1000"]) == "-nic: model=e1000 is not supported (virtio-net-pci only)")
+        #expect(error(["-nic", "tap,mac=52:54:00:12:34"]) == "mac=52:54:00:12:34: expected six hex bytes like 52:54:00:12:34:56")
+        #expect(error(["-nic", "tap,mac=01:00:5e:00:00:01"]) == "mac=01:00:5e:00:00:01: a multicast address cannot be a card's address")
+        #expect(error(["-nic", "tap,mac=52:54:00:12:34:+5"]) != nil)
+        #expect(error(["-nic", "tap,mac=52:54:00:12:34:56", "-nic", "tap,mac=52:54:00:12:34:56"])
+            == "two network cards with the MAC address 52:54:00:12:34:56")
+        #expect(error(["-device", "virtio-net-pci,netdev=a,speed=10", "-netdev", "tap,id=a"])
+            == "-device virtio-net-pci: unknown property 'speed'")
     }
 }

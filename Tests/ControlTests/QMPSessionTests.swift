@@ -1,4 +1,5 @@
 @testable import Control
+import Machine
 import Testing
 
 /// A machine that records what QMP asked of it.
@@ -8,6 +9,8 @@ final class FakeMachine: QMPMachine {
     var name: String? = "vm1"
     var cpus: [(index: Int, threadID: Int32)] = [(0, 1234)]
     var disks: [(device: String, path: String, readOnly: Bool, size: UInt64)] = [("virtio0", "/tmp/d.img", true, 1 << 20)]
+    var nics = [NICInfo(id: "net0", mac: "52:54:00:12:34:56", tap: "tap7", receivedFrames: 3, receivedBytes: 180,
+                        receiveDropped: 1, transmittedFrames: 2, transmittedBytes: 120, transmitDropped: 0)]
     var calls: [String] = []
     func stop() { calls.append("stop"); statusName = "paused" }
     func cont() throws(QMPError) { calls.append("cont"); statusName = "running" }
@@ -98,6 +101,14 @@ struct QMPSessionTests {
         #expect(first["device"] == "virtio0")
         #expect(first["inserted"]?["file"] == "/tmp/d.img")
         #expect(first["inserted"]?["ro"] == true)
+        let filters = try send(#"{"execute":"query-rx-filter"}"#)[0]["return"]
+        guard case .array(let cards) = filters, let card = cards.first else { Issue.record("no cards"); return }
+        #expect(card["name"] == "net0" && card["main-mac"] == "52:54:00:12:34:56" && card["promiscuous"] == true)
+        let one = try send(#"{"execute":"query-rx-filter","arguments":{"name":"net0"}}"#)[0]["return"]
+        #expect(one == filters)
+        let missing = try send(#"{"execute":"query-rx-filter","arguments":{"name":"nope"}}"#)[0]
+        #expect(errorClass(missing) == "GenericError")
+        #expect(missing["error"]?["desc"] == "invalid net client name: nope")
         let names = try send(#"{"execute":"query-commands"}"#)[0]["return"]
         guard case .array(let list) = names else { Issue.record("not a list"); return }
         #expect(list.contains(["name": "human-monitor-command"]))
@@ -114,6 +125,8 @@ struct QMPSessionTests {
         machine.statusName = "prelaunch"
         #expect(try hmp("info status") == "VM status: paused (prelaunch)\r\n")
         #expect(try hmp("info registers") == "RIP=0x1\r\nRAX=0x2\r\n")
+        #expect(try hmp("info network")?.hasPrefix("net0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:12:34:56\r\n") == true)
+        #expect(try hmp("info network")?.contains("rx 3 frames 180 bytes 1 dropped") == true)
         #expect(try hmp("savevm x") == "unknown command: 'savevm x'\r\n")
     }
 

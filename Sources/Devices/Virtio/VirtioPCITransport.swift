@@ -14,7 +14,7 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
     // BAR 4 layout.
     static let commonOffset: UInt64 = 0x0000, isrOffset: UInt64 = 0x1000
     public static let deviceOffset: UInt64 = 0x2000, notifyOffset: UInt64 = 0x3000
-    static let notifyMultiplier: UInt32 = 4
+    public static let notifyMultiplier: UInt32 = 4
     public static let modernBar = 4
     static let msixBar = 1
     static let msixPBAOffset: UInt64 = 0x800
