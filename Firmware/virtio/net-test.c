@@ -1,0 +1,385 @@
+/*
+ * net-test.c: a virtio-net driver test for the long-mode test kernel
+ * (entry.S); runs unchanged on swiftvmm and on QEMU (-bios, no other
+ * firmware, a tap backend). In ring 0 it finds the card on PCI bus 0
+ * (modern 1af4:1041 or QEMU's transitional 1af4:1000), assigns the BARs,
+ * negotiates VERSION_1 + MAC (+ STATUS when offered), sets up the receive
+ * (16 x 2 KiB buffers) and transmit queues and reads its MAC. Then it drops
+ * to ring 3 (native speed on hosts that emulate ring 0) and, polling without
+ * interrupts, talks IPv4 on a point-to-point link, guest 10.77.0.2 and host
+ * 10.77.0.1:
+ *
+ *   - ARP request for the host; checks the reply,
+ *   - ICMP echo request to the host; checks the reply and its checksum,
+ *   - prints "virtio-net-test: serving", then answers ARP requests and ICMP
+ *     echo requests from the host until it has answered three pings.
+ *
+ * Each check prints "virtio-net-test: <check> ok|FAIL"; the end is
+ * "virtio-net-test: done pass=N fail=M" and M written to isa-debug-exit.
+ * Timeouts count TSC ticks (1e9 per "second": a second or less on hosts
+ * of 1 GHz and up).
+ *
+ * BENCH_MODE builds the benchmark instead of the serving phase:
+ *   1 (TX): BENCH_COUNT UDP frames of BENCH_SIZE bytes to 10.77.0.1:9,
+ *           then "virtio-net-bench: tx done N".
+ *   2 (RX): counts UDP frames to port 5001 until one to port 5002 arrives,
+ *           then "virtio-net-bench: rx frames N bytes B".
+ */
+#include "virtio-pci.h"
+
+#define HOST_IP     0x0A4D0001u     /* 10.77.0.1 */
+#define GUEST_IP    0x0A4D0002u     /* 10.77.0.2 */
+#define PING_ID     0x5356
+#define SERVE_PINGS 3
+
+#define RX_DESC     0x30000
+#define RX_AVAIL    0x31000
+#define RX_USED     0x32000
+#define TX_DESC     0x33000
+#define TX_AVAIL    0x34000
+#define TX_USED     0x35000
+#define RX_BUFS     0x40000         /* QSIZE x BUFSZ */
+#define TX_BUFS     0x50000
+#define QSIZE       16
+#define BUFSZ       2048
+#define NET_HDR     12              /* struct virtio_net_hdr_v1 (VERSION_1: num_buffers included) */
+#define SECOND      1000000000ul    /* TSC ticks */
+
+#define F_MAC       (1u << 5)
+#define F_STATUS    (1u << 16)
+
+static int passed, failed;
+static u8 my_mac[6], host_mac[6];
+static u64 rx_notify, tx_notify;
+static u16 rx_avail, rx_used_seen, tx_avail;
+static volatile int have_host_mac, got_pong, pong_checksum_ok;
+static volatile u32 arp_answered, pings_answered;
+#if BENCH_MODE == 2
+static u64 bench_frames, bench_bytes;
+static int bench_end;
+#endif
+
+static void report(const char *check, int ok) {
+    puts_serial("virtio-net-test: ");
+    puts_serial(check);
+    puts_serial(ok ? " ok\n" : " FAIL\n");
+    if (ok) passed++; else failed++;
+}
+
+static inline u64 rdtsc(void) { u32 lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return (u64)hi << 32 | lo; }
+static inline void put16(u8 *p, u16 v) { p[0] = (u8)(v >> 8); p[1] = (u8)v; }
+static inline void put32(u8 *p, u32 v) { put16(p, (u16)(v >> 16)); put16(p + 2, (u16)v); }
+static inline u16 get16(const u8 *p) { return (u16)(p[0] << 8 | p[1]); }
+static inline u32 get32(const u8 *p) { return (u32)get16(p) << 16 | get16(p + 2); }
+static void copy(u8 *d, const u8 *s, u32 n) { while (n--) *d++ = *s++; }
+static int same(const u8 *a, const u8 *b, u32 n) { while (n--) if (*a++ != *b++) return 0; return 1; }
+
+/* The Internet checksum (RFC 1071). */
+static u16 checksum(const u8 *p, u32 n) {
+    u32 sum = 0;
+    for (; n > 1; p += 2, n -= 2) sum += get16(p);
+    if (n) sum += (u32)p[0] << 8;
+    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+    return (u16)~sum;
+}
+
+static void put_mac(const u8 *m) {
+    for (int i = 0; i < 6; i++) {
+        putc_serial("0123456789abcdef"[m[i] >> 4]);
+        putc_serial("0123456789abcdef"[m[i] & 15]);
+        if (i < 5) putc_serial(':');
+    }
+}
+
+/* ---- the queues ---- */
+
+static void queue_setup(int index, u64 desc, u64 avail, u64 used, u64 *notify_at) {
+    MMIO16(common + 0x16) = (u16)index;
+    MMIO16(common + 0x18) = QSIZE;
+    MMIO64(common + 0x20) = desc;
+    MMIO64(common + 0x28) = avail;
+    MMIO64(common + 0x30) = used;
+    *notify_at = notify + (u64)MMIO16(common + 0x1E) * notify_mult;
+    MMIO16(common + 0x1C) = 1;
+}
+
+/* The next received frame (after the virtio-net header): 1, or 0 when none. */
+static int rx_poll(u8 **frame, u32 *len, u16 *id) {
+    volatile u16 *used = (volatile u16 *)RX_USED;
+    if (used[1] == rx_used_seen) return 0;
+    barrier();
+    volatile u32 *e = (volatile u32 *)(RX_USED + 4 + 8 * (u64)(rx_used_seen % QSIZE));
+    *id = (u16)e[0];
+    u32 written = e[1];
+    rx_used_seen++;
+    *len = written > NET_HDR ? written - NET_HDR : 0;
+    *frame = (u8 *)(RX_BUFS + (u64)(*id % QSIZE) * BUFSZ + NET_HDR);
+    return 1;
+}
+
+/* Gives buffer `id` back to the device (kicked later, once per batch). */
+static void rx_recycle(u16 id) {
+    volatile u16 *avail = (volatile u16 *)RX_AVAIL;
+    avail[2 + rx_avail % QSIZE] = id;
+    barrier();
+    avail[1] = ++rx_avail;
+}
+
+static void rx_kick(void) { MMIO16(rx_notify) = 0; }
+
+/* The next transmit buffer (after the header), once a slot is free. */
+static u8 *tx_buffer(void) {
+    volatile u16 *used = (volatile u16 *)TX_USED;
+    while ((u16)(tx_avail - used[1]) >= QSIZE) __asm__ volatile("pause");
+    u8 *b = (u8 *)(TX_BUFS + (u64)(tx_avail % QSIZE) * BUFSZ);
+    for (int i = 0; i < NET_HDR; i++) b[i] = 0;   /* no offloads */
+    return b + NET_HDR;
+}
+
+/* Queues the frame in the current slot; notifies when `kick`. */
+static void tx_post(u32 len, int kick) {
+    u16 slot = tx_avail % QSIZE;
+    volatile u64 *desc = (volatile u64 *)TX_DESC;
+    desc[2 * slot] = TX_BUFS + (u64)slot * BUFSZ;
+    desc[2 * slot + 1] = (u64)(NET_HDR + (len < 60 ? 60 : len));   /* flags 0: device-readable */
+    volatile u16 *avail = (volatile u16 *)TX_AVAIL;
+    avail[2 + slot] = slot;
+    barrier();
+    avail[1] = ++tx_avail;
+    barrier();
+    if (kick) MMIO16(tx_notify) = 0;
+}
+
+/* ---- the protocols ---- */
+
+static u8 *ethernet(u8 *f, const u8 *dst, u16 type) {
+    copy(f, dst, 6);
+    copy(f + 6, my_mac, 6);
+    put16(f + 12, type);
+    return f + 14;
+}
+
+static void send_arp(u16 op, const u8 *target_mac, u32 target_ip) {
+    static const u8 broadcast[6] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    static const u8 unknown[6] = {0, 0, 0, 0, 0, 0};
+    u8 *f = tx_buffer();
+    for (int i = 0; i < 60; i++) f[i] = 0;
+    u8 *a = ethernet(f, op == 1 ? broadcast : target_mac, 0x0806);
+    put16(a, 1); put16(a + 2, 0x0800); a[4] = 6; a[5] = 4; put16(a + 6, op);
+    copy(a + 8, my_mac, 6); put32(a + 14, GUEST_IP);
+    copy(a + 18, op == 1 ? unknown : target_mac, 6); put32(a + 24, target_ip);
+    tx_post(60, 1);
+}
+
+/* An IPv4 header for `payload` bytes of `protocol` to `dst`; returns the payload. */
+static u8 *ipv4(u8 *p, u8 protocol, u32 dst, u32 payload) {
+    p[0] = 0x45; p[1] = 0; put16(p + 2, (u16)(20 + payload)); put16(p + 4, 0); put16(p + 6, 0x4000);
+    p[8] = 64; p[9] = protocol; put16(p + 10, 0); put32(p + 12, GUEST_IP); put32(p + 16, dst);
+    put16(p + 10, checksum(p, 20));
+    return p + 20;
+}
+
+__attribute__((unused)) static void send_echo_request(u16 seq) {
+    u8 *f = tx_buffer();
+    u8 *icmp = ipv4(ethernet(f, host_mac, 0x0800), 1, HOST_IP, 64);
+    icmp[0] = 8; icmp[1] = 0; put16(icmp + 2, 0); put16(icmp + 4, PING_ID); put16(icmp + 6, seq);
+    for (int i = 8; i < 64; i++) icmp[i] = (u8)i;
+    put16(icmp + 2, checksum(icmp, 64));
+    tx_post(14 + 20 + 64, 1);
+}
+
+static void answer_echo(const u8 *f, const u8 *icmp, u32 icmp_len, u32 src) {
+    if (icmp_len > 1400) return;
+    u8 *out = tx_buffer();
+    u8 *reply = ipv4(ethernet(out, f + 6, 0x0800), 1, src, icmp_len);
+    copy(reply, icmp, icmp_len);
+    reply[0] = 0; put16(reply + 2, 0);
+    put16(reply + 2, checksum(reply, icmp_len));
+    tx_post(14 + 20 + icmp_len, 1);
+    pings_answered++;
+}
+
+static void handle(const u8 *f, u32 len) {
+    if (len < 14) return;
+    u16 type = get16(f + 12);
+    const u8 *p = f + 14;
+    if (type == 0x0806 && len >= 42) {
+        u16 op = get16(p + 6);
+        u32 sender = get32(p + 14), target = get32(p + 24);
+        if (op == 1 && target == GUEST_IP) {
+            send_arp(2, p + 8, sender);
+            arp_answered++;
+        } else if (op == 2 && sender == HOST_IP && target == GUEST_IP) {
+            copy(host_mac, p + 8, 6);
+            have_host_mac = 1;
+        }
+        return;
+    }
+    if (type != 0x0800 || len < 34 || p[0] >> 4 != 4) return;
+    u32 ihl = (u32)(p[0] & 15) * 4, total = get16(p + 2);
+    if (ihl < 20 || total > len - 14 || total < ihl + 8 || get32(p + 16) != GUEST_IP) return;
+    const u8 *l4 = p + ihl;
+    u32 l4_len = total - ihl, src = get32(p + 12);
+    if (p[9] == 1 && l4[0] == 8 && l4[1] == 0) {
+        answer_echo(f, l4, l4_len, src);
+    } else if (p[9] == 1 && l4[0] == 0 && src == HOST_IP && get16(l4 + 4) == PING_ID) {
+        pong_checksum_ok = checksum(l4, l4_len) == 0 && checksum(p, ihl) == 0 && l4_len == 64 && l4[63] == 63;
+        got_pong = 1;
+    }
+#if BENCH_MODE == 2
+    else if (p[9] == 17) {
+        u16 port = get16(l4 + 2);
+        if (port == 5001) { bench_frames++; bench_bytes += len; }
+        if (port == 5002) bench_end = 1;
+    }
+#endif
+}
+
+/* Handles every received frame, gives the buffers back, one kick. */
+static void process_rx(void) {
+    u8 *frame; u32 len; u16 id; int n = 0;
+    while (rx_poll(&frame, &len, &id)) {
+        handle(frame, len);
+        rx_recycle(id);
+        if (++n == QSIZE / 2) { rx_kick(); n = 0; }
+    }
+    if (n) rx_kick();
+}
+
+static void wait_for(volatile int *flag, u64 ticks) {
+    u64 start = rdtsc();
+    while (!*flag && rdtsc() - start < ticks) {
+        process_rx();
+        __asm__ volatile("pause");
+    }
+}
+
+static void finish(void) {
+    puts_serial("virtio-net-test: done pass=");
+    put_dec((u64)passed);
+    puts_serial(" fail=");
+    put_dec((u64)failed);
+    puts_serial("\n");
+    outb(DEBUG_EXIT_PORT, (u8)failed);
+    for (;;) __asm__ volatile("pause");
+}
+
+#ifdef BENCH_MODE
+static void bench(void) {
+#if BENCH_MODE == 1
+    /* Every slot holds the same UDP frame; the loop only reposts descriptors. */
+    for (u32 s = 0; s < QSIZE; s++) {
+        u8 *f = (u8 *)(TX_BUFS + (u64)s * BUFSZ);
+        for (int i = 0; i < NET_HDR; i++) f[i] = 0;
+        u32 payload = BENCH_SIZE - 14 - 20 - 8;
+        u8 *udp = ipv4(ethernet(f + NET_HDR, host_mac, 0x0800), 17, HOST_IP, 8 + payload);
+        put16(udp, 5000); put16(udp + 2, 9); put16(udp + 4, (u16)(8 + payload)); put16(udp + 6, 0);
+        for (u32 i = 0; i < payload; i++) udp[8 + i] = (u8)i;
+    }
+    puts_serial("virtio-net-bench: tx start\n");
+    volatile u16 *used = (volatile u16 *)TX_USED;
+    for (u32 sent = 0; sent < BENCH_COUNT;) {
+        while ((u16)(tx_avail - used[1]) >= QSIZE) __asm__ volatile("pause");
+        u32 room = QSIZE - (u16)(tx_avail - used[1]);
+        for (u32 k = 0; k < room && sent < BENCH_COUNT; k++, sent++)
+            tx_post(BENCH_SIZE, k + 1 == room || sent + 1 == BENCH_COUNT);
+    }
+    while (used[1] != tx_avail) __asm__ volatile("pause");
+    puts_serial("virtio-net-bench: tx done ");
+    put_dec(BENCH_COUNT);
+    puts_serial("\n");
+#else
+    puts_serial("virtio-net-bench: rx ready\n");
+    while (!bench_end) process_rx();
+    puts_serial("virtio-net-bench: rx frames ");
+    put_dec(bench_frames);
+    puts_serial(" bytes ");
+    put_dec(bench_bytes);
+    puts_serial("\n");
+#endif
+    outb(DEBUG_EXIT_PORT, 0);
+    for (;;) __asm__ volatile("pause");
+}
+#endif
+
+void enter_user(void (*fn)(void), u64 stack);
+
+/* Ring 3: the conversation with the host. */
+static void user_main(void) {
+    for (int tries = 0; tries < 10 && !have_host_mac; tries++) {
+        send_arp(1, 0, HOST_IP);
+        wait_for(&have_host_mac, SECOND / 2);
+    }
+    report("ARP reply from the host", have_host_mac);
+    if (!have_host_mac) finish();
+    puts_serial("virtio-net-test: host MAC ");
+    put_mac(host_mac);
+    puts_serial("\n");
+#ifdef BENCH_MODE
+    bench();
+#else
+    for (u16 seq = 1; seq <= 10 && !got_pong; seq++) {
+        send_echo_request(seq);
+        wait_for(&got_pong, SECOND / 2);
+    }
+    report("echo reply from the host", got_pong);
+    report("echo reply intact (IP and ICMP checksums, payload)", pong_checksum_ok);
+    puts_serial("virtio-net-test: serving 10.77.0.2\n");
+    u64 start = rdtsc();
+    while (pings_answered < SERVE_PINGS && rdtsc() - start < 120 * SECOND) process_rx();
+    report("answered ARP from the host", arp_answered >= 1);
+    report("answered 3 echo requests from the host", pings_answered >= SERVE_PINGS);
+    finish();
+#endif
+}
+
+void kmain(void) {
+    passed = failed = 0;
+    rx_avail = rx_used_seen = tx_avail = 0;
+    have_host_mac = got_pong = pong_checksum_ok = 0;
+    arp_answered = pings_answered = 0;
+    puts_serial("virtio-net-test: start\n");
+    map_mmio();
+    int slot = find_virtio(0x1041, 0x1000);
+    report("found virtio-net on PCI", slot >= 0);
+    if (slot < 0) finish();
+    assign_bars(slot);
+    report("virtio capabilities", find_caps(slot));
+    if (failed) finish();
+
+    MMIO8(common + 0x14) = 0;                 /* reset */
+    MMIO8(common + 0x14) = 1 | 2;             /* ACKNOWLEDGE | DRIVER */
+    MMIO32(common + 0x00) = 0;
+    u32 lo = MMIO32(common + 0x04);
+    MMIO32(common + 0x00) = 1;
+    u32 hi = MMIO32(common + 0x04);
+    u32 want = F_MAC | (lo & F_STATUS);
+    MMIO32(common + 0x08) = 0; MMIO32(common + 0x0C) = want;
+    MMIO32(common + 0x08) = 1; MMIO32(common + 0x0C) = 1;   /* VERSION_1 */
+    MMIO8(common + 0x14) = 1 | 2 | 8;
+    report("features negotiated (VERSION_1, MAC)", (hi & 1) && (lo & F_MAC) && (MMIO8(common + 0x14) & 8));
+    if (failed) finish();
+
+    for (u64 a = RX_DESC; a < TX_USED + 0x1000; a += 8) *(volatile u64 *)a = 0;
+    queue_setup(0, RX_DESC, RX_AVAIL, RX_USED, &rx_notify);
+    queue_setup(1, TX_DESC, TX_AVAIL, TX_USED, &tx_notify);
+    volatile u64 *desc = (volatile u64 *)RX_DESC;
+    for (u16 i = 0; i < QSIZE; i++) {
+        desc[2 * i] = RX_BUFS + (u64)i * BUFSZ;
+        desc[2 * i + 1] = BUFSZ | (u64)2 << 32;   /* WRITE */
+        rx_recycle(i);
+    }
+    MMIO8(common + 0x14) = 1 | 2 | 8 | 4;     /* DRIVER_OK */
+    report("DRIVER_OK", (MMIO8(common + 0x14) & 0x44) == 4);
+
+    for (int i = 0; i < 6; i++) my_mac[i] = MMIO8(device_cfg + i);
+    puts_serial("virtio-net-test: mac ");
+    put_mac(my_mac);
+    puts_serial("\n");
+    static const u8 zero[6] = {0, 0, 0, 0, 0, 0};
+    report("MAC from configuration space (unicast)", !same(my_mac, zero, 6) && !(my_mac[0] & 1));
+    if (want & F_STATUS) report("link up", MMIO16(device_cfg + 6) & 1);
+    if (failed) finish();
+    rx_kick();
+    enter_user(user_main, 0x80000);
+}
