@@ -10,8 +10,9 @@ SHELL := /bin/bash
 #   python3-venv        : the virtualenv for the QMP tests' client (qemu.qmp, PyPI)
 #   lz4 xz-utils cpio e2fsprogs : `make linux-guest` (kernel extraction, initramfs, ext4 disk)
 #   seabios             : real PC firmware for the SeaBIOS boot test
+#   iproute2 iputils-ping : the virtio-net tests' namespace, tap and pings
 DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3 python3-venv time \
-                   lz4 xz-utils cpio e2fsprogs seabios
+                   lz4 xz-utils cpio e2fsprogs seabios iproute2 iputils-ping
 
 # Statically linked: smaller and faster to start (see README, "Benchmarks").
 # lld (shipped with the toolchain) because gold warns about the runtime's

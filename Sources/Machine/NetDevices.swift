@@ -20,7 +20,7 @@ final class NetDevice: Sendable {
 
     init(nic: MachineConfig.NICConfig, slotIndex: Int, vm: VirtualMachine, msi: any MSISender, memory: GuestMemory,
          platform: PCPlatform, ports: PortIOBus, mmio: MMIOBus) throws(MachineError) {
-        do { tap = try TapBackend(name: nic.tapName ?? "tap%d") } catch { throw .host("-netdev tap (\(nic.id)): \(error)") }
+        do { tap = try TapBackend(name: nic.tapName ?? "tap%d") } catch { throw .host("network card \(nic.id): \(error)") }
         config = nic
         Log.info("\(nic.id): tap '\(tap.name)' \(tap.created ? "created for this VM" : "attached (it existed)")")
         let receiveKick = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))

@@ -19,7 +19,7 @@ public enum TapError: Error, CustomStringConvertible, Equatable {
             "cannot attach to tap '\(n)': \(String(cString: strerror(e)))"
                 + (e == EBUSY ? " (another process holds it; it is not a multi-queue tap)" : "")
                 + (e == EPERM ? " (needs CAP_NET_ADMIN, or the tap's owner)" : "")
-                + (e == EINVAL ? " (is '\(n)' a tun rather than a tap, or another kind of interface?)" : "")
+                + (e == EINVAL ? " (is '\(n)' a tap? it may be a tun or another kind of interface)" : "")
         case let .cannotConfigure(n, w, e): "tap '\(n)': \(w) failed: \(String(cString: strerror(e)))"
         }
     }
