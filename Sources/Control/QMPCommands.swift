@@ -47,8 +47,8 @@ struct QMPCommands {
             })
         },
         // QEMU's RxFilterInfo. Without a control queue the device filters
-        // nothing: promiscuous, every VLAN, broadcast allowed, as QEMU
-        // reports a virtio-net card whose driver set no filter.
+        // nothing: promiscuous, every VLAN (QEMU lists all 4096 ids, from
+        // 4095 down), broadcasts allowed.
         Command(name: "query-rx-filter", arguments: [("name", .string, false)]) { m, args throws(QMPError) in
             let wanted = args["name"]?.stringValue
             let nics = m.nics.filter { wanted == nil || $0.id == wanted }
@@ -56,7 +56,7 @@ struct QMPCommands {
             return .array(nics.map { n in
                 ["name": .string(n.id), "promiscuous": true, "multicast": "normal", "unicast": "normal",
                  "vlan": "all", "broadcast-allowed": true, "multicast-overflow": false, "unicast-overflow": false,
-                 "main-mac": .string(n.mac), "vlan-table": .array([]), "unicast-table": .array([]),
+                 "main-mac": .string(n.mac), "vlan-table": allVLANs, "unicast-table": .array([]),
                  "multicast-table": .array([])]
             })
         },
@@ -85,6 +85,8 @@ struct QMPCommands {
             .string(humanMonitor(m, args["command-line"]?.stringValue ?? ""))
         },
     ]
+
+    static let allVLANs: JSONValue = .array((0..<4096).reversed().map { .int($0) })
 
     static func find(_ name: String) -> Command? { all.first { $0.name == name } }
 

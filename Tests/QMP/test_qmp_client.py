@@ -242,3 +242,26 @@ def test_wait_on_starts_the_guest_only_after_a_client(vm_factory):
     assert wait_for(lambda: ticks(vm) > 0)
     q.cmd("quit")
     assert vm.wait() == 0
+
+
+def test_network_card_in_query_rx_filter(vm_factory):
+    """A card on a tap swiftvmm creates (nobody configures it: no traffic);
+    the tap lives as long as the VM."""
+    tap = f"svq{os.getpid() % 100000}"
+    vm = vm_factory(extra=["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
+                           "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:42,id=card0"])
+    q = client(vm.socket)
+    assert "query-rx-filter" in {c["name"] for c in q.cmd("query-commands")}
+    [card] = q.cmd("query-rx-filter")
+    assert card["name"] == "card0" and card["main-mac"] == "52:54:00:00:00:42"
+    assert card["promiscuous"] is True and card["vlan"] == "all" and len(card["vlan-table"]) == 4096
+    assert q.cmd("query-rx-filter", name="card0") == [card]
+    with pytest.raises(ExecuteError, match="invalid net client name: nope"):
+        q.cmd("query-rx-filter", name="nope")
+    info = q.cmd("human-monitor-command", **{"command-line": "info network"})
+    assert info.startswith("card0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:00:00:42\r\n")
+    assert f"ifname={tap}" in info
+    assert subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode == 0
+    q.cmd("quit")
+    assert vm.wait() == 0
+    assert subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode != 0
