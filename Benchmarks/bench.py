@@ -11,6 +11,7 @@ a KVM_RUN loop) and QEMU (-enable-kvm) when installed.
 (c) start-up: exec to the guest's first port write (swiftvmm, floor), and
     exec to exit on the tiny real-mode hello guest (all three).
 (d) peak RSS (ru_maxrss) of each for a 128 MiB guest running hello.
+(e) virtio-blk requests/s and virtio-net frames/s beside QEMU (netbench.py).
 Prints a table with ratios to the floor and writes it as JSON.
 """
 import argparse
@@ -21,6 +22,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import netbench
 
 QEMU = shutil.which("qemu-system-x86_64")
 DEBUG_EXIT = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
@@ -183,6 +186,10 @@ def main():
             line += f"{(f'{v:,.0f} / {v * size / 1e6:,.0f}' if v else '-'):>20}"
         print(line)
     results["virtio_blk"] = disk
+    print()
+    net = netbench.virtio_net(args.swiftvmm, QEMU, args.firmware, args.repeats)
+    netbench.print_table(net)
+    results["virtio_net"] = net
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d"), "repeats": args.repeats, "results": results}, f, indent=2)
