@@ -15,7 +15,7 @@ public final class GuestMemory: @unchecked Sendable {
         public let readOnly: Bool
         // Host address as an integer so Region stays Sendable and
         // pointer-free in the public view.
-        let host: UInt
+        @usableFromInline let host: UInt
 
         public var end: UInt64 { base.rawValue + size }
     }
@@ -78,8 +78,8 @@ public final class GuestMemory: @unchecked Sendable {
 
     /// The host pointer for [address, address+length), entirely inside one
     /// region, or the reason it is not.
-    @inline(__always)
-    private func resolve(_ address: GuestAddress, _ length: UInt64, forWrite: Bool) throws(MemoryError) -> UnsafeMutableRawPointer {
+    @inlinable @inline(__always)
+    func resolve(_ address: GuestAddress, _ length: UInt64, forWrite: Bool) throws(MemoryError) -> UnsafeMutableRawPointer {
         let a = address.rawValue
         guard let end = address.adding(length) else { throw .overflow(address: a, length: length) }
         for r in regions where a >= r.base.rawValue && end.rawValue <= r.end {
@@ -122,13 +122,16 @@ public final class GuestMemory: @unchecked Sendable {
         try result.get()
     }
 
-    /// A little-endian integer at `address`.
+    /// A little-endian integer at `address`. Inlinable, so callers in other
+    /// modules get it specialized (no generic metadata on the virtqueue path).
+    @inlinable
     public func load<T: FixedWidthInteger>(_ type: T.Type, at address: GuestAddress) throws(MemoryError) -> T {
         let p = try resolve(address, UInt64(MemoryLayout<T>.size), forWrite: false)
         return T(littleEndian: p.loadUnaligned(as: T.self))
     }
 
     /// Stores a little-endian integer at `address`.
+    @inlinable
     public func store<T: FixedWidthInteger>(_ value: T, at address: GuestAddress) throws(MemoryError) {
         let p = try resolve(address, UInt64(MemoryLayout<T>.size), forWrite: true)
         p.storeBytes(of: value.littleEndian, as: T.self)

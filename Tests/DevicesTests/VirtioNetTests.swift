@@ -1,4 +1,5 @@
 @testable import Devices
+import Foundation
 import Memory
 import Synchronization
 import Testing
@@ -264,5 +265,49 @@ struct VirtioNetTests {
         #expect(net.processReceive() == .waitingForBuffers)
         net.processTransmit()
         #expect(rx.usedIndex == 0 && tx.usedIndex == 0 && tap.state.withLock { $0.sent.isEmpty })
+    }
+
+    @Test("a reset waits for the receive batch in progress (no guest memory access after reset, §2.4)")
+    mutating func resetWaitsForBatch() throws {
+        /// A tap whose read blocks until released.
+        final class SlowTap: NetBackend {
+            let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+            let mtu: Int? = nil
+            func send(_ frame: UnsafeRawBufferPointer) -> Bool { true }
+            let calls = Recorder<Int>()
+            func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+                calls.append(1)
+                guard calls.values.count == 1 else { return nil }  // one frame, then nothing
+                entered.signal()
+                release.wait()
+                for i in 0..<72 { buffer[i] = 0 }
+                return 72
+            }
+            func setOffloads(_ offloads: NetOffloads) {}
+        }
+        let tap = SlowTap()
+        let device = VirtioNet(backend: tap, mac: Self.mac, wake: { _ in })
+        let queues = try [rx, tx].map {
+            try SplitVirtqueue(layout: $0.layout, maximumSize: 256, memory: memory, indirectDescriptors: true, eventIndex: false)
+        }
+        device.activate(queues: queues, features: VirtioFeature.version1, memory: memory, interrupt: irq)
+        try offerReceive(0, length: 1526)
+        let worker = Thread { _ = device.processReceive() }
+        worker.start()
+        tap.entered.wait()
+        let resetDone = Recorder<Bool>()
+        let resetter = Thread {
+            device.reset()
+            resetDone.append(true)
+        }
+        resetter.start()
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(resetDone.values.isEmpty)  // still waiting for the batch
+        tap.release.signal()
+        for _ in 0..<200 where resetDone.values.isEmpty { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(resetDone.values == [true])
+        #expect(rx.usedIndex == 1)  // the frame in flight was placed before the reset
+        // After the reset nothing is read or written.
+        #expect(device.processReceive() == .waitingForBuffers)
     }
 }

@@ -129,11 +129,13 @@ public final class SplitVirtqueue: @unchecked Sendable {
 
     private func descriptor(table: GuestAddress, index: UInt16) throws(VirtqueueError)
         -> (address: UInt64, length: UInt32, flags: UInt16, next: UInt16) {
+        // struct virtq_desc: addr u64, len u32, flags u16, next u16 (little-endian).
         let base = GuestAddress(table.rawValue + SplitVirtqueue.descriptorSize * UInt64(index))
         do {
-            let bytes = try memory.read(count: 16, at: base)
-            func u(_ o: Int, _ n: Int) -> UInt64 { (0..<n).reversed().reduce(0) { $0 << 8 | UInt64(bytes[o + $1]) } }
-            return (u(0, 8), UInt32(u(8, 4)), UInt16(u(12, 2)), UInt16(u(14, 2)))
+            let address = try memory.load(UInt64.self, at: base)
+            let lengthAndFlags = try memory.load(UInt64.self, at: GuestAddress(base.rawValue + 8))
+            return (address, UInt32(truncatingIfNeeded: lengthAndFlags), UInt16(truncatingIfNeeded: lengthAndFlags >> 32),
+                    UInt16(truncatingIfNeeded: lengthAndFlags >> 48))
         } catch {
             throw .outsideMemory("descriptor", base, length: 16)
         }

@@ -105,8 +105,14 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
 
     /// Handles every available request; one interrupt for the batch when
     /// the driver wants it.
+    /// Runs with `active` locked: a reset waits for the batch in progress,
+    /// after which the device touches no guest memory (§2.4).
     public func processQueue() {
-        let (queue, memory, interrupt) = active.withLock { ($0.queue, $0.memory, $0.interrupt) }
+        active.withLock { processLocked($0) }
+    }
+
+    private func processLocked(_ a: Active) {
+        let (queue, memory, interrupt) = (a.queue, a.memory, a.interrupt)
         // Without bus mastering the requests wait (the driver notifies again
         // once it has enabled it).
         guard let queue, let memory, interrupt?.mayAccessMemory ?? false else { return }

@@ -14,8 +14,8 @@ import Synchronization
 /// queue sets NEEDS_RESET through `onQueueError`.
 ///
 /// `processReceive` and `processTransmit` run on one thread (the device's
-/// I/O thread); activation and reset come from a vCPU thread, through
-/// `active` (a Mutex).
+/// I/O thread), each holding `active` (a Mutex) for its batch; activation
+/// and reset come from a vCPU thread and wait for the batch to end.
 public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     /// struct virtio_net_hdr_v1 (§5.1.6): flags, gso_type, hdr_len,
     /// gso_size, csum_start, csum_offset, num_buffers.
@@ -162,8 +162,13 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     // MARK: transmit (§5.1.6.2)
 
     /// Sends every chain the driver queued; one interrupt for the batch.
+    /// Runs with `active` locked, so a reset (or re-activation) waits for
+    /// the batch: after a reset the device touches no guest memory (§2.4).
     public func processTransmit() {
-        let a = active.withLock { $0 }
+        active.withLock { transmitLocked($0) }
+    }
+
+    private func transmitLocked(_ a: Active) {
         guard let queue = a.transmit, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else { return }
         let before = queue.usedIndex
         var handled = 0
@@ -236,9 +241,13 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
         case waitingForBuffers
     }
 
-    /// Moves frames from the backend into the driver's receive buffers.
+    /// Moves frames from the backend into the driver's receive buffers
+    /// (with `active` locked, as `processTransmit`).
     public func processReceive() -> ReceiveOutcome {
-        let a = active.withLock { $0 }
+        active.withLock { receiveLocked($0) }
+    }
+
+    private func receiveLocked(_ a: Active) -> ReceiveOutcome {
         guard let queue = a.receive, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else {
             return .waitingForBuffers
         }
