@@ -45,4 +45,26 @@ static inline void put_dec(u64 v) {
     puts_serial(&buf[i]);
 }
 
+/* The checks every test guest reports: "<prefix>: <check> ok|FAIL" per
+ * check, counted, then "<prefix>: done pass=N fail=M"; the fail count is
+ * what the guest writes to isa-debug-exit. */
+static int checks_passed, checks_failed;
+
+static inline void report_check(const char *prefix, const char *check, int ok) {
+    puts_serial(prefix);
+    puts_serial(": ");
+    puts_serial(check);
+    puts_serial(ok ? " ok\n" : " FAIL\n");
+    if (ok) checks_passed++; else checks_failed++;
+}
+
+static inline void report_done(const char *prefix) {
+    puts_serial(prefix);
+    puts_serial(": done pass=");
+    put_dec((u64)checks_passed);
+    puts_serial(" fail=");
+    put_dec((u64)checks_failed);
+    puts_serial("\n");
+}
+
 #endif

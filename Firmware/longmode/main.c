@@ -25,14 +25,8 @@
 void enter_user(void (*fn)(void), u64 stack);
 void kmain(void);
 
-static int passed, failed;
 
-static void report(const char *check, int ok) {
-    puts_serial("swiftvmm-test: ");
-    puts_serial(check);
-    puts_serial(ok ? " ok\n" : " FAIL\n");
-    if (ok) passed++; else failed++;
-}
+static void report(const char *check, int ok) { report_check("swiftvmm-test", check, ok); }
 
 static u16 current_cpl(void) {
     u16 cs;
@@ -77,12 +71,8 @@ static void user_main(void) {
     }
 #endif
 
-    puts_serial("swiftvmm-test: done pass=");
-    put_dec((u64)passed);
-    puts_serial(" fail=");
-    put_dec((u64)failed);
-    puts_serial("\n");
-    outb(DEBUG_EXIT_PORT, (u8)failed);
+    report_done("swiftvmm-test");
+    outb(DEBUG_EXIT_PORT, (u8)checks_failed);
     /* Reset: the keyboard controller's pulse-reset command, as Linux's
      * reboot=k does; if nothing resets us, hlt in ring 3 raises #GP with no
      * IDT, a triple fault, which is a reset too. */
@@ -93,7 +83,7 @@ static void user_main(void) {
 }
 
 void kmain(void) {
-    passed = failed = 0;
+    checks_passed = checks_failed = 0;
     puts_serial("swiftvmm-test: SwiftVMM test kernel: real mode -> long mode\n");
     report("long-mode cpl=0", current_cpl() == 0);
 

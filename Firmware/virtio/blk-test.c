@@ -26,15 +26,9 @@
 #define BIG         0x40000         /* 64 KiB benchmark buffer */
 #define QSIZE       16
 
-static int passed, failed;
 static u16 avail_idx, used_seen;
 
-static void report(const char *check, int ok) {
-    puts_serial("virtio-blk-test: ");
-    puts_serial(check);
-    puts_serial(ok ? " ok\n" : " FAIL\n");
-    if (ok) passed++; else failed++;
-}
+static void report(const char *check, int ok) { report_check("virtio-blk-test", check, ok); }
 
 /* One request: header, optional data, status. Returns the status byte. */
 static u8 request(u32 type, u64 sector, u64 data, u32 len, int device_writes) {
@@ -97,7 +91,7 @@ static void user_bench(void) {
 #endif
 
 void kmain(void) {
-    passed = failed = 0;
+    checks_passed = checks_failed = 0;
     avail_idx = used_seen = 0;
     puts_serial("virtio-blk-test: start\n");
     map_mmio();
@@ -106,7 +100,7 @@ void kmain(void) {
     if (slot < 0) goto done;
     assign_bars(slot);
     report("virtio capabilities", find_caps(slot));
-    if (failed) goto done;
+    if (checks_failed) goto done;
 
     MMIO8(common + 0x14) = 0;                 /* reset */
     MMIO8(common + 0x14) = 1 | 2;             /* ACKNOWLEDGE | DRIVER */
@@ -152,15 +146,11 @@ void kmain(void) {
     report("read past the end fails", request(0, capacity, BUF2, 512, 1) == 1);
     report("get id", request(8, 0, BUF2, 20, 1) == 0);
 #ifdef BENCH_MODE
-    if (!failed) enter_user(user_bench, 0x80000);
+    if (!checks_failed) enter_user(user_bench, 0x80000);
 #endif
 
 done:
-    puts_serial("virtio-blk-test: done pass=");
-    put_dec((u64)passed);
-    puts_serial(" fail=");
-    put_dec((u64)failed);
-    puts_serial("\n");
-    outb(DEBUG_EXIT_PORT, (u8)failed);
+    report_done("virtio-blk-test");
+    outb(DEBUG_EXIT_PORT, (u8)checks_failed);
     for (;;) __asm__ volatile("cli; hlt");
 }

@@ -48,7 +48,6 @@
 #define F_MAC       (1u << 5)
 #define F_STATUS    (1u << 16)
 
-static int passed, failed;
 static u8 my_mac[6], host_mac[6];
 static u64 rx_notify, tx_notify;
 static u16 rx_avail, rx_used_seen, tx_avail;
@@ -59,12 +58,7 @@ static u64 bench_frames, bench_bytes;
 static int bench_end;
 #endif
 
-static void report(const char *check, int ok) {
-    puts_serial("virtio-net-test: ");
-    puts_serial(check);
-    puts_serial(ok ? " ok\n" : " FAIL\n");
-    if (ok) passed++; else failed++;
-}
+static void report(const char *check, int ok) { report_check("virtio-net-test", check, ok); }
 
 static inline u64 rdtsc(void) { u32 lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return (u64)hi << 32 | lo; }
 static inline void put16(u8 *p, u16 v) { p[0] = (u8)(v >> 8); p[1] = (u8)v; }
@@ -255,12 +249,8 @@ static void wait_for(volatile int *flag, u64 ticks) {
 }
 
 static void finish(void) {
-    puts_serial("virtio-net-test: done pass=");
-    put_dec((u64)passed);
-    puts_serial(" fail=");
-    put_dec((u64)failed);
-    puts_serial("\n");
-    outb(DEBUG_EXIT_PORT, (u8)failed);
+    report_done("virtio-net-test");
+    outb(DEBUG_EXIT_PORT, (u8)checks_failed);
     for (;;) __asm__ volatile("pause");
 }
 
@@ -334,7 +324,7 @@ static void user_main(void) {
 }
 
 void kmain(void) {
-    passed = failed = 0;
+    checks_passed = checks_failed = 0;
     rx_avail = rx_used_seen = tx_avail = 0;
     have_host_mac = got_pong = pong_checksum_ok = 0;
     arp_answered = pings_answered = 0;
@@ -345,7 +335,7 @@ void kmain(void) {
     if (slot < 0) finish();
     assign_bars(slot);
     report("virtio capabilities", find_caps(slot));
-    if (failed) finish();
+    if (checks_failed) finish();
 
     MMIO8(common + 0x14) = 0;                 /* reset */
     MMIO8(common + 0x14) = 1 | 2;             /* ACKNOWLEDGE | DRIVER */
@@ -358,7 +348,7 @@ void kmain(void) {
     MMIO32(common + 0x08) = 1; MMIO32(common + 0x0C) = 1;   /* VERSION_1 */
     MMIO8(common + 0x14) = 1 | 2 | 8;
     report("features negotiated (VERSION_1, MAC)", (hi & 1) && (lo & F_MAC) && (MMIO8(common + 0x14) & 8));
-    if (failed) finish();
+    if (checks_failed) finish();
 
     for (u64 a = RX_DESC; a < TX_USED + 0x1000; a += 8) *(volatile u64 *)a = 0;
     queue_setup(0, RX_DESC, RX_AVAIL, RX_USED, &rx_notify);
@@ -379,7 +369,7 @@ void kmain(void) {
     static const u8 zero[6] = {0, 0, 0, 0, 0, 0};
     report("MAC from configuration space (unicast)", !same(my_mac, zero, 6) && !(my_mac[0] & 1));
     if (want & F_STATUS) report("link up", MMIO16(device_cfg + 6) & 1);
-    if (failed) finish();
+    if (checks_failed) finish();
     rx_kick();
     enter_user(user_main, 0x80000);
 }
