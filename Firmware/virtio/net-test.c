@@ -140,8 +140,11 @@ static void tx_post(u32 len, int kick) {
     avail[2 + slot] = slot;
     barrier();
     avail[1] = ++tx_avail;
-    barrier();
-    if (kick) MMIO16(tx_notify) = 0;
+    /* The index must be visible before the flags are read (a store-load
+     * order x86 does not keep by itself), then VRING_USED_F_NO_NOTIFY
+     * says whether the device wants the notification (§2.7.10). */
+    __asm__ volatile("mfence" ::: "memory");
+    if (kick && !(*(volatile u16 *)TX_USED & 1)) MMIO16(tx_notify) = 0;
 }
 
 /* ---- the protocols ---- */

@@ -18,8 +18,12 @@ final class FakeTap: NetBackend {
     let mtu: Int?
     init(mtu: Int? = 1500) { self.mtu = mtu }
 
+    /// Called at each send, before the frame is taken (tests look at the rings then).
+    let onSend = Mutex<(@Sendable () -> Void)?>(nil)
+
     func send(_ frame: UnsafeRawBufferPointer) -> Bool {
-        state.withLock { s in
+        onSend.withLock { $0 }?()
+        return state.withLock { s in
             if s.refuseSends { return false }
             s.sent.append(Array(frame))
             return true
@@ -145,6 +149,27 @@ struct VirtioNetTests {
         #expect(try tx.usedEntry(0) == (id: 0, length: 0))
         #expect(irq.queueCount.withLock { $0 } == 1)
         #expect(net.statistics.transmittedFrames == 1 && net.statistics.transmittedBytes == UInt64(Self.ethernet.count))
+    }
+
+    @Test("TX: notifications suppressed while draining (VRING_USED_F_NO_NOTIFY), each frame published as sent")
+    mutating func transmitPublishing() throws {
+        try activate()
+        let seen = Recorder<[UInt16]>()
+        let memory = self.memory, used = tx.layout.usedRing
+        tap.onSend.withLock {
+            $0 = {
+                let flags = (try? memory.load(UInt16.self, at: used)) ?? 99
+                let index = (try? memory.load(UInt16.self, at: GuestAddress(used.rawValue + 2))) ?? 99
+                seen.append([flags, index])
+            }
+        }
+        try offerTransmit(Self.header() + Self.ethernet, head: 0)
+        try offerTransmit(Self.header() + Self.ethernet, head: 2)
+        try offerTransmit(Self.header() + Self.ethernet, head: 4)
+        net.processTransmit()
+        #expect(seen.values == [[1, 0], [1, 1], [1, 2]])
+        #expect(try memory.load(UInt16.self, at: used) == 0)  // notifications back on before the device sleeps
+        #expect(tx.usedIndex == 3 && irq.queueCount.withLock { $0 } == 1)
     }
 
     @Test("TX hostile: oversize, shorter than the header, offloads not negotiated: dropped, counted, device goes on")

@@ -235,6 +235,15 @@ public final class SplitVirtqueue: @unchecked Sendable {
         try? memory.store(lastAvailable, at: GuestAddress(layout.usedRing.rawValue + 4 + 8 * UInt64(layout.size)))
     }
 
+    /// VRING_USED_F_NO_NOTIFY (§2.7.10): while the device is draining the
+    /// queue anyway, the driver need not notify (without EVENT_IDX; with it
+    /// avail_event already says when). Turn it off again, then check
+    /// `hasAvailable`, before sleeping.
+    public func suppressNotifications(_ suppress: Bool) {
+        guard !eventIndex else { return }
+        try? memory.store(UInt16(suppress ? 1 : 0), at: layout.usedRing)
+    }
+
     /// Whether the driver has made chains available that `pop` has not
     /// taken. Ordered after the device's earlier stores (avail_event): the
     /// re-check that closes the race with a driver that saw the old

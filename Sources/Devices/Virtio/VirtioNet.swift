@@ -172,7 +172,9 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
         guard let queue = a.transmit, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else { return }
         let before = queue.usedIndex
         var handled = 0
+        queue.suppressNotifications(true)
         defer {
+            queue.suppressNotifications(false)
             queue.publishUsed()
             if queue.usedIndex != before && queue.shouldNotify(previousUsed: before) {
                 interrupt.notifyQueue(VirtioNet.transmitQueue)
@@ -183,7 +185,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
                 switch next {
                 case .success(let chain):
                     transmit(chain, memory: memory, features: a.features)
-                    queue.push(head: chain.head, written: 0, publish: false)
+                    // Published per frame: the driver can reuse the buffer while the rest are sent.
+                    queue.push(head: chain.head, written: 0)
                 case .failure(let error):
                     onQueueError(error)
                     return
@@ -194,8 +197,10 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
                     return
                 }
             }
+            queue.suppressNotifications(false)
             queue.requestNextNotification()
             if !queue.hasAvailable { return }
+            queue.suppressNotifications(true)
         }
     }
 
@@ -335,6 +340,9 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
             }
             queue.push(head: chain.head, written: UInt32(offset - start), publish: false)
         }
+        // The frame's chains appear together, and at once: the driver can
+        // take this frame while the next is copied.
+        queue.publishUsed()
         return .placed
     }
 
