@@ -77,6 +77,7 @@ final class EventLoop {
                 Log.writeLine("swiftvmm: " + report)
                 Log.writeLine("swiftvmm: the VM is stopped (internal-error); 'quit' ends it")
                 kickAll()
+                parts.setDevicesPaused(true)
                 announce(.stop)
             }
             if let reason = lifecycle.stopReason {

@@ -255,6 +255,7 @@ public final class Machine {
     public func pause() -> Bool {
         guard parts.lifecycle.pause() else { return false }
         waitUntilParked()
+        parts.setDevicesPaused(true)
         announce(.stop)
         return true
     }
@@ -265,6 +266,8 @@ public final class Machine {
     public func resume() -> Bool {
         let state = parts.lifecycle.runState
         guard state != .running else { return true }
+        guard state == .paused || state == .prelaunch else { return false }
+        parts.setDevicesPaused(false)
         guard parts.lifecycle.resume() else { return false }
         announce(.resume)
         return true

@@ -42,6 +42,14 @@ final class MachineParts: Sendable {
         for v in vcpus { v.kick() }
     }
 
+    /// Stops (or restarts) the virtio devices' I/O with the VM: returns once
+    /// the batches in progress have ended, so a stopped VM's memory, disks
+    /// and network stay still (QEMU does the same on stop).
+    func setDevicesPaused(_ paused: Bool) {
+        for d in disks { d.block.setPaused(paused) }
+        for n in nics { n.net.setPaused(paused) }
+    }
+
     /// The guest asked for a reset (triple fault, i8042 0xFE): with
     /// -no-reboot that ends the VM, otherwise the platform resets.
     func guestRequestedReset() {

@@ -148,6 +148,19 @@ struct VirtioBlockTests {
         #expect(try submit(type: 11, sector: 0, dataLength: 16, dataWritable: false).status == 1)
     }
 
+    @Test("paused with the VM: requests wait untouched; resuming runs them")
+    mutating func pausedWithTheVM() throws {
+        blk.setPaused(true)
+        try memory.store(UInt32(4), at: GuestAddress(Self.header))  // FLUSH
+        try driver.setDescriptor(0, address: Self.header, length: 16, flags: 1, next: 2)
+        try driver.setDescriptor(2, address: Self.status, length: 1, flags: 2)
+        try driver.offer(0)
+        blk.processQueue()
+        #expect(driver.usedIndex == 0 && disk.calls.withLock { $0 }.isEmpty)
+        blk.setPaused(false)  // no I/O thread here: resuming processes inline
+        #expect(driver.usedIndex == 1 && disk.calls.withLock { $0 } == ["flush"])
+    }
+
     @Test("without bus mastering requests wait untouched, then run once it is on")
     mutating func busMasterGate() throws {
         final class Gate: VirtioInterrupt {

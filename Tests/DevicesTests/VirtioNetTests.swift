@@ -273,6 +273,27 @@ struct VirtioNetTests {
         #expect(queueErrors.values == [.headOutOfRange(99)])
     }
 
+    @Test("paused with the VM (QMP stop): nothing read, sent or written; resuming wakes both queues")
+    mutating func paused() throws {
+        try activate(without: Self.noOffloads)
+        net.setPaused(true)
+        net.reset()                       // a reset while stopped keeps it stopped
+        try activate(without: Self.noOffloads)
+        tap.inject(length: 60)
+        try offerReceive(0, length: 1526)
+        try offerTransmit(Self.header() + Self.ethernet, head: 0)
+        #expect(net.processReceive() == .waitingForBuffers)
+        net.processTransmit()
+        #expect(tap.state.withLock { ($0.reads, $0.sent.count) } == (0, 0))
+        #expect(rx.usedIndex == 0 && tx.usedIndex == 0)
+        let wakesBefore = wakes.values.count
+        net.setPaused(false)
+        #expect(Array(wakes.values.dropFirst(wakesBefore)) == [0, 1])
+        #expect(net.processReceive() == .backendDrained)
+        net.processTransmit()
+        #expect(rx.usedIndex == 1 && tx.usedIndex == 1)
+    }
+
     @Test("without bus mastering nothing moves")
     mutating func busMasterOff() throws {
         struct Off: VirtioInterrupt {

@@ -66,3 +66,30 @@ def vm_factory(tmp_path):
     yield make
     for vm in vms:
         vm.stop()
+
+
+class Network:
+    """A network namespace with a tap in it (10.77.0.1/30; the firmware
+    network guest is 10.77.0.2): nothing leaves it. Removed afterwards."""
+
+    def __init__(self):
+        tag = f"{os.getpid() % 100000}{os.urandom(2).hex()}"
+        self.namespace, self.tap = f"svq-{tag}", f"svq{tag}"
+        subprocess.run(["ip", "netns", "add", self.namespace], check=True)
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"],
+                    ["ip", "addr", "add", "10.77.0.1/30", "dev", self.tap], ["ip", "link", "set", self.tap, "up"]):
+            self.run(cmd, check=True)
+
+    def run(self, cmd, check=False):
+        return subprocess.run(["ip", "netns", "exec", self.namespace] + cmd, capture_output=True, text=True,
+                              check=check)
+
+    def remove(self):
+        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True)
+
+
+@pytest.fixture
+def network():
+    n = Network()
+    yield n
+    n.remove()

@@ -33,6 +33,8 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     public let serial: String
 
     struct Active {
+        /// The VM is stopped: requests wait (kept across device resets).
+        var paused = false
         var queue: SplitVirtqueue?
         var memory: GuestMemory?
         var interrupt: (any VirtioInterrupt)?
@@ -92,10 +94,17 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     public func configWrite(offset: Int, size: Int, value: UInt64) {}  // nothing writable (no writeback toggle)
 
     public func activate(queues: [SplitVirtqueue], features: UInt64, memory: GuestMemory, interrupt: any VirtioInterrupt) {
-        active.withLock { $0 = Active(queue: queues.first, memory: memory, interrupt: interrupt) }
+        active.withLock { $0 = Active(paused: $0.paused, queue: queues.first, memory: memory, interrupt: interrupt) }
     }
 
-    public func reset() { active.withLock { $0 = Active() } }
+    public func reset() { active.withLock { $0 = Active(paused: $0.paused) } }
+
+    /// Stops or restarts request processing; returns once a batch in
+    /// progress has ended (a stopped VM's memory and disk no longer change).
+    public func setPaused(_ paused: Bool) {
+        active.withLock { $0.paused = paused }
+        if !paused { queueNotified(0) }
+    }
 
     /// A doorbell: the requests run on the I/O thread (off the vCPU thread)
     /// when one is attached.
@@ -112,6 +121,7 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     }
 
     private func processLocked(_ a: Active) {
+        guard !a.paused else { return }
         let (queue, memory, interrupt) = (a.queue, a.memory, a.interrupt)
         // Without bus mastering the requests wait (the driver notifies again
         // once it has enabled it).

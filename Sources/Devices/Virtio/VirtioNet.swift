@@ -51,6 +51,9 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     public let mac: [UInt8]
 
     struct Active {
+        /// The VM is stopped (QMP stop, a held failure): nothing moves, as
+        /// QEMU stops its devices with the VM. Kept across device resets.
+        var paused = false
         var receive: SplitVirtqueue?
         var transmit: SplitVirtqueue?
         var memory: GuestMemory?
@@ -140,8 +143,9 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     public func activate(queues: [SplitVirtqueue], features: UInt64, memory: GuestMemory, interrupt: any VirtioInterrupt) {
         // The transport passes the enabled queues in index order.
         active.withLock {
-            $0 = Active(receive: queues.count > 0 ? queues[0] : nil, transmit: queues.count > 1 ? queues[1] : nil,
-                        memory: memory, interrupt: interrupt, features: features)
+            $0 = Active(paused: $0.paused, receive: queues.count > 0 ? queues[0] : nil,
+                        transmit: queues.count > 1 ? queues[1] : nil, memory: memory, interrupt: interrupt,
+                        features: features)
         }
         var offloads = NetOffloads()
         if features & Feature.guestChecksum != 0 { offloads.insert(.checksum) }
@@ -153,8 +157,18 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     }
 
     public func reset() {
-        active.withLock { $0 = Active() }
+        active.withLock { $0 = Active(paused: $0.paused) }
         backend.setOffloads([])
+    }
+
+    /// Stops or restarts all movement. Returns once a batch in progress has
+    /// ended, so a stopped VM's memory no longer changes.
+    public func setPaused(_ paused: Bool) {
+        active.withLock { $0.paused = paused }
+        if !paused {
+            wake(VirtioNet.receiveQueue)
+            wake(VirtioNet.transmitQueue)
+        }
     }
 
     public func queueNotified(_ index: Int) { wake(index) }
@@ -169,7 +183,7 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     }
 
     private func transmitLocked(_ a: Active) {
-        guard let queue = a.transmit, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else { return }
+        guard !a.paused, let queue = a.transmit, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else { return }
         let before = queue.usedIndex
         var handled = 0
         queue.suppressNotifications(true)
@@ -253,7 +267,7 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     }
 
     private func receiveLocked(_ a: Active) -> ReceiveOutcome {
-        guard let queue = a.receive, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else {
+        guard !a.paused, let queue = a.receive, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else {
             return .waitingForBuffers
         }
         let before = queue.usedIndex
