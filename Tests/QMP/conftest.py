@@ -17,6 +17,16 @@ if not os.path.exists("/dev/kvm"):
     pytest.skip("skipped: no /dev/kvm", allow_module_level=True)
 
 
+def wait_for(predicate, timeout=10):
+    """Polls `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 class VM:
     """A running swiftvmm with one QMP unix socket and serial output in a file."""
 

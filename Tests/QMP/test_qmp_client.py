@@ -8,7 +8,7 @@ import pytest
 from qemu.qmp import ExecuteError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from conftest import FIRMWARE, SWIFTVMM
+from conftest import FIRMWARE, SWIFTVMM, wait_for
 
 
 _clients = []
@@ -49,15 +49,6 @@ def event(q, name, timeout=10):
 
 def ticks(vm):
     return vm.serial_text().count("swiftvmm-tick:")
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_every_command(vm_factory, tmp_path):

@@ -3,20 +3,10 @@ in the tap), `cont` lets them through. The firmware network guest serves ARP
 and ping in a namespace of the test's own."""
 import os
 import subprocess
-import time
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from conftest import FIRMWARE, SWIFTVMM
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from conftest import FIRMWARE, SWIFTVMM, wait_for
 
 
 def rx_frames(q):
@@ -34,7 +24,7 @@ def test_stop_holds_the_network_and_cont_releases_it(network, tmp_path):
                            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        assert wait_for(lambda: serial.exists() and "serving" in serial.read_text()), vm.stderr
+        assert wait_for(lambda: serial.exists() and "serving" in serial.read_text(), timeout=30), vm.stderr
         q = QEMUMonitorProtocol(sock)
         q.connect(negotiate=True)
         q.settimeout(10)
