@@ -91,7 +91,8 @@ struct NetworkOptions {
             }
             let mac = card.mac ?? MachineConfig.NICConfig.defaultMAC(index: index)
             if out.contains(where: { $0.mac == mac }) {
-                throw CommandLineError("two network cards with the MAC address \(MachineConfig.NICConfig(id: "", tapName: nil, mac: mac).macText)")
+                let text = MachineConfig.NICConfig(id: "", tapName: nil, mac: mac).macText
+                throw CommandLineError("two network cards with the MAC address \(text)")
             }
             out.append(MachineConfig.NICConfig(id: name, tapName: tapName, mac: mac))
         }
@@ -115,11 +116,13 @@ struct NetworkOptions {
         switch key {
         case "script", "downscript":
             guard value == "no" else {
-                throw CommandLineError("\(option) tap: \(key)=\(value) is not supported (only \(key)=no: configure the tap before starting)")
+                throw CommandLineError(
+                    "\(option) tap: \(key)=\(value) is not supported (only \(key)=no: configure the tap before starting)")
             }
         case "vhost":
             guard value == "off" else {
-                throw CommandLineError("\(option) tap: vhost=\(value) is not supported (the device is emulated in SwiftVMM; use vhost=off)")
+                throw CommandLineError(
+                    "\(option) tap: vhost=\(value) is not supported (the device is emulated in SwiftVMM; use vhost=off)")
             }
         default: throw CommandLineError("\(option) tap: unknown option '\(key)'")
         }

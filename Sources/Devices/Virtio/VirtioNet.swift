@@ -183,7 +183,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     }
 
     private func transmitLocked(_ a: Active) {
-        guard !a.paused, let queue = a.transmit, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else { return }
+        guard !a.paused, let queue = a.transmit, let memory = a.memory, let interrupt = a.interrupt,
+              interrupt.mayAccessMemory else { return }
         let before = queue.usedIndex
         var handled = 0
         queue.suppressNotifications(true)
@@ -267,7 +268,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     }
 
     private func receiveLocked(_ a: Active) -> ReceiveOutcome {
-        guard !a.paused, let queue = a.receive, let memory = a.memory, let interrupt = a.interrupt, interrupt.mayAccessMemory else {
+        guard !a.paused, let queue = a.receive, let memory = a.memory, let interrupt = a.interrupt,
+              interrupt.mayAccessMemory else {
             return .waitingForBuffers
         }
         let before = queue.usedIndex
@@ -349,7 +351,9 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
             for b in chain.writable where offset < pendingLength {
                 let n = min(Int(b.length), pendingLength - offset)
                 let source = UnsafeRawBufferPointer(rebasing: receiveBuffer[offset..<offset + n])
-                guard (try? memory.write(source, at: b.address)) != nil else { return .broken(.descriptorOutsideMemory(b.address, length: b.length)) }
+                guard (try? memory.write(source, at: b.address)) != nil else {
+                    return .broken(.descriptorOutsideMemory(b.address, length: b.length))
+                }
                 offset += n
             }
             queue.push(head: chain.head, written: UInt32(offset - start), publish: false)
