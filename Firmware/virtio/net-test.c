@@ -11,8 +11,13 @@
  *
  *   - ARP request for the host; checks the reply,
  *   - ICMP echo request to the host; checks the reply and its checksum,
+ *   - a UDP datagram to 10.77.0.1:7777 (the test listens for it),
  *   - prints "virtio-net-test: serving", then answers ARP requests and ICMP
- *     echo requests from the host until it has answered three pings.
+ *     echo requests from the host until it has answered three pings and
+ *     seen a UDP datagram to port 7778, whose header it checks: flags 0 and
+ *     a valid checksum, or with OFFLOAD (CSUM and GUEST_CSUM negotiated;
+ *     virtio-net-offload.bin) NEEDS_CSUM, the host having left the checksum
+ *     to the guest; its own datagram then leaves the checksum to the device.
  *
  * Each check prints "virtio-net-test: <check> ok|FAIL"; the end is
  * "virtio-net-test: done pass=N fail=M" and M written to isa-debug-exit.
@@ -45,6 +50,8 @@
 #define NET_HDR     12              /* struct virtio_net_hdr_v1 (VERSION_1: num_buffers included) */
 #define SECOND      1000000000ul    /* TSC ticks */
 
+#define F_CSUM      (1u << 0)
+#define F_GUEST_CSUM (1u << 1)
 #define F_MAC       (1u << 5)
 #define F_STATUS    (1u << 16)
 
@@ -52,6 +59,8 @@ static u8 my_mac[6], host_mac[6];
 static u64 rx_notify, tx_notify;
 static u16 rx_avail, rx_used_seen, tx_avail;
 static volatile int have_host_mac, got_pong, pong_checksum_ok;
+/* The host's UDP datagram to port 7778: seen, its virtio-net header flags, checksum valid. */
+static volatile int udp_seen, udp_flags, udp_checksum_ok;
 static volatile u32 arp_answered, pings_answered;
 #if BENCH_MODE == 2
 static u64 bench_frames, bench_bytes;
@@ -68,13 +77,20 @@ static inline u32 get32(const u8 *p) { return (u32)get16(p) << 16 | get16(p + 2)
 static void copy(u8 *d, const u8 *s, u32 n) { while (n--) *d++ = *s++; }
 static int same(const u8 *a, const u8 *b, u32 n) { while (n--) if (*a++ != *b++) return 0; return 1; }
 
-/* The Internet checksum (RFC 1071). */
-static u16 checksum(const u8 *p, u32 n) {
-    u32 sum = 0;
+/* The one's-complement sum of RFC 1071, folded to 16 bits, from `sum`. */
+static u16 sum16(const u8 *p, u32 n, u32 sum) {
     for (; n > 1; p += 2, n -= 2) sum += get16(p);
     if (n) sum += (u32)p[0] << 8;
     while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-    return (u16)~sum;
+    return (u16)sum;
+}
+
+/* The Internet checksum (RFC 1071). */
+static u16 checksum(const u8 *p, u32 n) { return (u16)~sum16(p, n, 0); }
+
+/* The UDP pseudo-header's sum (RFC 768): addresses, protocol, length. */
+static u32 pseudo_header(u32 src, u32 dst, u32 udp_len) {
+    return (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + 17 + udp_len;
 }
 
 static void put_mac(const u8 *m) {
@@ -196,6 +212,30 @@ static void answer_echo(const u8 *f, const u8 *icmp, u32 icmp_len, u32 src) {
     pings_answered++;
 }
 
+/* A UDP datagram to the host's port 7777. With OFFLOAD (VIRTIO_NET_F_CSUM
+ * negotiated) the device finishes the checksum: the header says where
+ * (NEEDS_CSUM, csum_start, csum_offset) and the field holds the
+ * pseudo-header's sum (§5.1.6.2); otherwise the guest computes it all. */
+__attribute__((unused)) static void send_udp(void) {
+    static const char text[] = "swiftvmm-udp-to-host";
+    u32 udp_len = 8 + sizeof text - 1;
+    u8 *f = tx_buffer();
+    u8 *udp = ipv4(ethernet(f, host_mac, 0x0800), 17, HOST_IP, udp_len);
+    put16(udp, 7778); put16(udp + 2, 7777); put16(udp + 4, (u16)udp_len); put16(udp + 6, 0);
+    copy(udp + 8, (const u8 *)text, sizeof text - 1);
+#ifdef OFFLOAD
+    u8 *h = f - NET_HDR;
+    h[0] = 1;                                   /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+    h[6] = 14 + 20; h[7] = 0;                   /* csum_start: the UDP header (little-endian) */
+    h[8] = 6; h[9] = 0;                         /* csum_offset: its checksum field */
+    put16(udp + 6, sum16(0, 0, pseudo_header(GUEST_IP, HOST_IP, udp_len)));
+#else
+    u16 c = (u16)~sum16(udp, udp_len, pseudo_header(GUEST_IP, HOST_IP, udp_len));
+    put16(udp + 6, c ? c : 0xFFFF);
+#endif
+    tx_post(14 + 20 + udp_len, 1);
+}
+
 static void handle(const u8 *f, u32 len) {
     if (len < 14) return;
     u16 type = get16(f + 12);
@@ -223,6 +263,13 @@ static void handle(const u8 *f, u32 len) {
         pong_checksum_ok = checksum(l4, l4_len) == 0 && checksum(p, ihl) == 0 && l4_len == 64 && l4[63] == 63;
         got_pong = 1;
     }
+#ifndef BENCH_MODE
+    else if (p[9] == 17 && l4_len >= 8 && get16(l4 + 2) == 7778) {
+        udp_flags = f[-NET_HDR];
+        udp_checksum_ok = get16(l4 + 6) != 0 && sum16(l4, l4_len, pseudo_header(src, GUEST_IP, l4_len)) == 0xFFFF;
+        udp_seen = 1;
+    }
+#endif
 #if BENCH_MODE == 2
     else if (p[9] == 17) {
         u16 port = get16(l4 + 2);
@@ -317,11 +364,20 @@ static void user_main(void) {
     }
     report("echo reply from the host", got_pong);
     report("echo reply intact (IP and ICMP checksums, payload)", pong_checksum_ok);
+    send_udp();
     puts_serial("virtio-net-test: serving 10.77.0.2\n");
     u64 start = rdtsc();
-    while (pings_answered < SERVE_PINGS && rdtsc() - start < 120 * SECOND) process_rx();
+    while ((pings_answered < SERVE_PINGS || !udp_seen) && rdtsc() - start < 120 * SECOND) process_rx();
     report("answered ARP from the host", arp_answered >= 1);
     report("answered 3 echo requests from the host", pings_answered >= SERVE_PINGS);
+    report("UDP datagram from the host", udp_seen);
+#ifdef OFFLOAD
+    /* GUEST_CSUM on: the tap took TUN_F_CSUM, so the host left the checksum to us. */
+    report("host UDP left to the guest to checksum (NEEDS_CSUM)", udp_seen && (udp_flags & 1));
+#else
+    /* GUEST_CSUM off: the tap has no offloads, the host checksummed it. */
+    report("host UDP checksummed by the host (flags 0, checksum valid)", udp_seen && udp_flags == 0 && udp_checksum_ok);
+#endif
     finish();
 #endif
 }
@@ -347,10 +403,16 @@ void kmain(void) {
     MMIO32(common + 0x00) = 1;
     u32 hi = MMIO32(common + 0x04);
     u32 want = F_MAC | (lo & F_STATUS);
+#ifdef OFFLOAD
+    want |= lo & (F_CSUM | F_GUEST_CSUM);
+#endif
     MMIO32(common + 0x08) = 0; MMIO32(common + 0x0C) = want;
     MMIO32(common + 0x08) = 1; MMIO32(common + 0x0C) = 1;   /* VERSION_1 */
     MMIO8(common + 0x14) = 1 | 2 | 8;
     report("features negotiated (VERSION_1, MAC)", (hi & 1) && (lo & F_MAC) && (MMIO8(common + 0x14) & 8));
+#ifdef OFFLOAD
+    report("checksum offloads offered (CSUM, GUEST_CSUM)", (lo & (F_CSUM | F_GUEST_CSUM)) == (F_CSUM | F_GUEST_CSUM));
+#endif
     if (checks_failed) finish();
 
     for (u64 a = RX_DESC; a < TX_USED + 0x1000; a += 8) *(volatile u64 *)a = 0;
