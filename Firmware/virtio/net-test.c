@@ -19,6 +19,12 @@
  *     virtio-net-offload.bin) NEEDS_CSUM, the host having left the checksum
  *     to the guest; its own datagram then leaves the checksum to the device.
  *
+ * HOSTILE (virtio-net-hostile.bin) first hands the device what it must drop:
+ * a TX chain one byte over header + 64 KiB + Ethernet header, one shorter
+ * than the header, and a first receive buffer of 8 bytes; it checks they
+ * come back, then does all of the above (swiftvmm only: QEMU marks the
+ * device broken on a short TX header instead).
+ *
  * Each check prints "virtio-net-test: <check> ok|FAIL"; the end is
  * "virtio-net-test: done pass=N fail=M" and M written to isa-debug-exit.
  * Timeouts count TSC ticks (1e9 per "second": a second or less on hosts
@@ -61,6 +67,10 @@ static u16 rx_avail, rx_used_seen, tx_avail;
 static volatile int have_host_mac, got_pong, pong_checksum_ok;
 /* The host's UDP datagram to port 7778: seen, its virtio-net header flags, checksum valid. */
 static volatile int udp_seen, udp_flags, udp_checksum_ok;
+#ifdef HOSTILE
+/* Receive buffer 0 starts 8 bytes long, too small for the header. */
+static volatile int tiny_rx_posted, tiny_rx_returned;
+#endif
 static volatile u32 arp_answered, pings_answered;
 #if BENCH_MODE == 2
 static u64 bench_frames, bench_bytes;
@@ -122,6 +132,12 @@ static int rx_poll(u8 **frame, u32 *len, u16 *id) {
     *id = (u16)e[0];
     u32 written = e[1];
     rx_used_seen++;
+#ifdef HOSTILE
+    if (*id == 0 && tiny_rx_posted && !tiny_rx_returned) {
+        tiny_rx_returned = written == 0;
+        ((volatile u64 *)RX_DESC)[1] = BUFSZ | (u64)2 << 32;   /* a whole buffer again */
+    }
+#endif
     *len = written > NET_HDR ? written - NET_HDR : 0;
     *frame = (u8 *)(RX_BUFS + (u64)(*id % QSIZE) * BUFSZ + NET_HDR);
     return 1;
@@ -162,6 +178,32 @@ static void tx_post(u32 len, int kick) {
     __asm__ volatile("mfence" ::: "memory");
     if (kick && !(*(volatile u16 *)TX_USED & 1)) MMIO16(tx_notify) = 0;
 }
+
+#ifdef HOSTILE
+/* A transmit chain of one buffer as the guest likes it, however wrong. */
+static void tx_post_raw(u64 address, u32 len) {
+    u16 slot = tx_avail % QSIZE;
+    volatile u64 *desc = (volatile u64 *)TX_DESC;
+    desc[2 * slot] = address;
+    desc[2 * slot + 1] = len;
+    volatile u16 *avail = (volatile u16 *)TX_AVAIL;
+    avail[2 + slot] = slot;
+    barrier();
+    avail[1] = ++tx_avail;
+    __asm__ volatile("mfence" ::: "memory");
+    MMIO16(tx_notify) = 0;
+}
+
+/* Frames the device must drop (virtio-net threat model), then carry on. */
+static void hostile_transmit(void) {
+    tx_post_raw(0x60000, 12 + 65536 + 14 + 1);   /* one byte over header + 64 KiB + Ethernet header */
+    tx_post_raw(0x60000, 4);                     /* shorter than the header */
+    volatile u16 *used = (volatile u16 *)TX_USED;
+    u64 start = rdtsc();
+    while (used[1] != tx_avail && rdtsc() - start < SECOND) __asm__ volatile("pause");
+    report("oversize and short TX chains returned", used[1] == tx_avail);
+}
+#endif
 
 /* ---- the protocols ---- */
 
@@ -346,6 +388,9 @@ void enter_user(void (*fn)(void), u64 stack);
 
 /* Ring 3: the conversation with the host. */
 static void user_main(void) {
+#ifdef HOSTILE
+    hostile_transmit();
+#endif
     for (int tries = 0; tries < 10 && !have_host_mac; tries++) {
         send_arp(1, 0, HOST_IP);
         wait_for(&have_host_mac, SECOND / 2);
@@ -371,6 +416,9 @@ static void user_main(void) {
     report("answered ARP from the host", arp_answered >= 1);
     report("answered 3 echo requests from the host", pings_answered >= SERVE_PINGS);
     report("UDP datagram from the host", udp_seen);
+#ifdef HOSTILE
+    report("receive buffer too small for the header returned empty", tiny_rx_returned);
+#endif
 #ifdef OFFLOAD
     /* GUEST_CSUM on: the tap took TUN_F_CSUM, so the host left the checksum to us. */
     report("host UDP left to the guest to checksum (NEEDS_CSUM)", udp_seen && (udp_flags & 1));
@@ -385,6 +433,9 @@ static void user_main(void) {
 void kmain(void) {
     checks_passed = checks_failed = 0;
     rx_avail = rx_used_seen = tx_avail = 0;
+#ifdef HOSTILE
+    tiny_rx_posted = tiny_rx_returned = 0;
+#endif
     have_host_mac = got_pong = pong_checksum_ok = 0;
     arp_answered = pings_answered = 0;
     puts_serial("virtio-net-test: start\n");
@@ -424,6 +475,10 @@ void kmain(void) {
         desc[2 * i + 1] = BUFSZ | (u64)2 << 32;   /* WRITE */
         rx_recycle(i);
     }
+#ifdef HOSTILE
+    desc[1] = 8 | (u64)2 << 32;
+    tiny_rx_posted = 1;
+#endif
     MMIO8(common + 0x14) = 1 | 2 | 8 | 4;     /* DRIVER_OK */
     report("DRIVER_OK", (MMIO8(common + 0x14) & 0x44) == 4);
 
