@@ -73,9 +73,11 @@ public final class TapBackend: NetBackend {
             throw .cannotConfigure(name: name, what: "TUNSETOFFLOAD", errno: e)
         }
         self.fd = fd
-        self.name = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // The kernel's name: "tap%d" becomes tap0, tap1, ...
+        let actualName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        self.name = actualName
         self.created = !existed
-        let m = linux_host_interface_mtu(name)
+        let m = linux_host_interface_mtu(actualName)
         self.mtu = m > 0 ? Int(m) : nil
     }
 
