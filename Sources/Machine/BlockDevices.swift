@@ -45,16 +45,9 @@ final class BlockDevice: Sendable {
         // notify write then wakes the I/O thread inside the kernel, with no
         // exit to userspace. It moves with BAR 4; without ioeventfd support
         // the write exits and reaches the transport as usual.
-        let notify = VirtioPCITransport.notifyOffset
         function = PCIFunction(name: "virtio-blk \(index)", config: config, model: transport, ports: ports, mmio: mmio) {
             bar, old, new in
-            guard bar == VirtioPCITransport.modernBar else { return }
-            if let old { try? vm.ioeventfd(fd, address: old + notify, length: 2, deassign: true) }
-            if let new {
-                do { try vm.ioeventfd(fd, address: new + notify, length: 2) } catch {
-                    Log.info("virtio-blk: no ioeventfd (\(error)); doorbells exit to the VMM")
-                }
-            }
+            moveDoorbells(vm: vm, eventFDs: [fd], bar: bar, from: old, to: new)
         }
         guard platform.pci.plug(function) != nil else { throw .host("no free PCI slot for \(drive.path)") }
         let block = self.block

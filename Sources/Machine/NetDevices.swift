@@ -43,20 +43,9 @@ final class NetDevice: Sendable {
         box.set(transport)
         var pciConfig = transport.configSpace()
         pciConfig.set16(PCIConfigSpace.interruptLine, UInt16(gsi) | 1 << 8)
-        let notify = VirtioPCITransport.notifyOffset
-        let multiplier = UInt64(VirtioPCITransport.notifyMultiplier)
         function = PCIFunction(name: "virtio-net \(nic.id)", config: pciConfig, model: transport, ports: ports, mmio: mmio) {
             bar, old, new in
-            guard bar == VirtioPCITransport.modernBar else { return }
-            for (queue, fd) in kicks.enumerated() {
-                let offset = notify + UInt64(queue) * multiplier
-                if let old { try? vm.ioeventfd(fd, address: old + offset, length: 2, deassign: true) }
-                if let new {
-                    do { try vm.ioeventfd(fd, address: new + offset, length: 2) } catch {
-                        Log.info("virtio-net: no ioeventfd (\(error)); doorbells exit to the VMM")
-                    }
-                }
-            }
+            moveDoorbells(vm: vm, eventFDs: kicks, bar: bar, from: old, to: new)
         }
         guard platform.pci.plug(function) != nil else { throw .host("no free PCI slot for network card \(nic.id)") }
         let net = self.net, tapFD = tap.fd
