@@ -67,8 +67,9 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     /// driver becoming ready); processing never runs on the vCPU thread.
     private let wake: @Sendable (Int) -> Void
 
-    // Owned by the I/O thread: bounce buffers allocated once, and a frame
-    // read from the backend that waits for guest buffers (at most one: the
+    // Touched only inside a batch, with `active` locked (hence
+    // @unchecked Sendable): bounce buffers allocated once, and a frame read
+    // from the backend that waits for guest buffers (at most one: the
     // backend is not read again until it is placed).
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     private let transmitBuffer: UnsafeMutableRawBufferPointer
