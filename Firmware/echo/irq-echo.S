@@ -5,6 +5,7 @@
  * "q" ends it: it prints "echo: bye" and writes 5 to isa-debug-exit at 0xf4
  * (status 11).
  */
+#include "../include/reset.S"
 #define COM1     0x3F8
 #define FLAG     0x500          /* RAM byte: 1 once "q" was received */
 #define VECTOR   0x0C           /* PIC master base 0x08 + IRQ 4 */
@@ -89,6 +90,4 @@ irq4:
 ready:  .asciz  "echo: ready\n"
 bye:    .asciz  "\necho: bye\n"
 
-        .section .reset, "ax"
-        ljmp    $0xF000, $(start16 - 0xF0000)
-        .balign 16, 0
+        reset_vector

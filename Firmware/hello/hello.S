@@ -6,6 +6,7 @@
  * The image is mapped so it ends at 4 GiB and its copy ends at 1 MiB; the CPU
  * starts at F000:FFF0 (the last 16 bytes), which jumps to the copy at 0xF0000.
  */
+#include "../include/reset.S"
         .code16
         .section .text
         .globl start16
@@ -34,7 +35,4 @@ halt:   hlt
 message:
         .asciz  "Hello from a real-mode guest on COM1\n"
 
-        .section .reset, "ax"
-reset_vector:
-        ljmp    $0xF000, $(start16 - 0xF0000)
-        .balign 16, 0
+        reset_vector

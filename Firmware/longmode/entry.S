@@ -8,6 +8,7 @@
  * Ring-0 work is kept to a few hundred instructions: on hosts without VT-x
  * ring 0 is emulated (see shared/HOST.md). No int/int3/xsave here.
  */
+#include "../include/reset.S"
 #define PML4    0x1000
 #define PDPT    0x2000
 #define PD      0x3000
@@ -107,7 +108,4 @@ gdt_descriptor:
         .word   gdt_end - gdt - 1
         .long   gdt
 
-        .section .reset, "ax"
-        .code16
-        ljmp    $0xF000, $(start16 - 0xF0000)
-        .balign 16, 0
+        reset_vector

@@ -5,6 +5,7 @@
  * stops with KVM_EXIT_INTERNAL_ERROR; on VT-x hardware it triple-faults
  * (KVM_EXIT_SHUTDOWN). Either way the VMM must stop cleanly and say why.
  */
+#include "../include/reset.S"
         .code16
         .section .text.start16, "ax"
         .globl start16
@@ -28,17 +29,6 @@ start32:
         hlt
 
         .section .rodata
-        .balign 8
-gdt:
-        .quad   0
-        .quad   0x00CF9B000000FFFF
-        .quad   0x00CF93000000FFFF
-gdt_end:
-gdt_descriptor:
-        .word   gdt_end - gdt - 1
-        .long   gdt
+        flat_gdt32
 
-        .section .reset, "ax"
-        .code16
-        ljmp    $0xF000, $(start16 - 0xF0000)
-        .balign 16, 0
+        reset_vector

@@ -10,6 +10,7 @@
  * "pit-test: pass" (writes 0 to isa-debug-exit: status 1) or "pit-test: FAIL"
  * (writes 1: status 3).
  */
+#include "../include/reset.S"
 #define COUNT   0x500           /* RAM: IRQ 0 counter (32-bit) */
 #define VECTOR  0x08            /* PIC master base 0x08 + IRQ 0 */
 
@@ -135,6 +136,4 @@ msg_irq:  .asciz "pit-test: irq0-per-100ms="
 msg_pass: .asciz "pit-test: pass\n"
 msg_fail: .asciz "pit-test: FAIL\n"
 
-        .section .reset, "ax"
-        ljmp    $0xF000, $(start16 - 0xF0000)
-        .balign 16, 0
+        reset_vector

@@ -10,6 +10,7 @@
  * The APs start in real mode at F100:0000 (SIPI vector 0xF1), which is this
  * image's offset 0x1000, so they run straight from the BIOS window.
  */
+#include "../include/reset.S"
 #define LOCK    0x600           /* RAM: print lock (xchg) */
 #define ARRIVED 0x604           /* RAM: APs that reported (lock incl) */
 #define LAPIC   0xFEE00000
@@ -147,15 +148,7 @@ msg_bsp:    .asciz "smp-test: bsp up, expecting "
 msg_cpus:   .asciz " cpus\n"
 msg_ap:     .asciz "smp-test: ap "
 msg_apup:   .asciz " up\n"
-        .balign 8
-gdt:
-        .quad   0
-        .quad   0x00CF9B000000FFFF
-        .quad   0x00CF93000000FFFF
-gdt_end:
-gdt_descriptor:
-        .word   gdt_end - gdt - 1
-        .long   gdt
+        flat_gdt32
 
 /* 32-bit messages at flat addresses. */
 msg_prefix: .asciz "smp-test: "
@@ -199,6 +192,4 @@ ap_start:
         cli
         ljmp    $0xF000, $(ap_main - 0xF0000)
 
-        .section .reset, "ax"
-        ljmp    $0xF000, $(start16 - 0xF0000)
-        .balign 16, 0
+        reset_vector
