@@ -198,7 +198,7 @@ struct SplitVirtqueueTests {
         try memory.store(UInt16(9), at: GuestAddress(driver.layout.availableRing.rawValue + 4 + 2 * 8))
         #expect(q.shouldNotify(previousUsed: 9))
         #expect(!q.shouldNotify(previousUsed: 10))
-        q.requestNextNotification()
+        _ = q.rearmNotifications()
         #expect(try memory.load(UInt16.self, at: GuestAddress(driver.layout.usedRing.rawValue + 4 + 8 * 8)) == 10)
 
         let plain = try queue(layout: MockDriverQueue(memory: memory, base: 0xA0000).layout)

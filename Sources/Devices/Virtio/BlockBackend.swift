@@ -57,21 +57,25 @@ public final class RawFileBackend: BlockBackend {
     deinit { close(fd) }
 
     public func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            done += n
+        RawFileBackend.transferAll(buffer.count) { done in
+            pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
         }
-        return true
     }
 
     public func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Bool {
         guard !readOnly else { return false }
+        return RawFileBackend.transferAll(buffer.count) { done in
+            pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+        }
+    }
+
+    /// Repeats `step(bytesDone)` (a pread or pwrite of the rest) until
+    /// `count` bytes moved: short transfers continue, EINTR retries, an
+    /// error or end of file fails.
+    private static func transferAll(_ count: Int, _ step: (Int) -> Int) -> Bool {
         var done = 0
-        while done < buffer.count {
-            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+        while done < count {
+            let n = step(done)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return false }
             done += n

@@ -228,27 +228,26 @@ public final class SplitVirtqueue: @unchecked Sendable {
         return load16(layout.availableRing, 0) & 1 == 0
     }
 
-    /// With VIRTIO_F_EVENT_IDX: asks the driver to notify once it makes the
-    /// next buffer available (avail_event in the used ring, §2.7.10).
-    public func requestNextNotification() {
-        guard eventIndex else { return }
-        try? memory.store(lastAvailable, at: GuestAddress(layout.usedRing.rawValue + 4 + 8 * UInt64(layout.size)))
-    }
-
-    /// VRING_USED_F_NO_NOTIFY (§2.7.10): while the device is draining the
-    /// queue anyway, the driver need not notify (without EVENT_IDX; with it
-    /// avail_event already says when). Turn it off again, then check
-    /// `hasAvailable`, before sleeping.
-    public func suppressNotifications(_ suppress: Bool) {
+    /// While the device drains the queue anyway, the driver need not notify:
+    /// VRING_USED_F_NO_NOTIFY (§2.7.10; with EVENT_IDX, avail_event already
+    /// says when). `rearmNotifications` undoes it before the device sleeps.
+    public func suppressNotifications() {
         guard !eventIndex else { return }
-        try? memory.store(UInt16(suppress ? 1 : 0), at: layout.usedRing)
+        try? memory.store(UInt16(1), at: layout.usedRing)
     }
 
-    /// Whether the driver has made chains available that `pop` has not
-    /// taken. Ordered after the device's earlier stores (avail_event): the
-    /// re-check that closes the race with a driver that saw the old
-    /// avail_event and did not notify (§2.7.10).
-    public var hasAvailable: Bool {
+    /// Before the device sleeps: asks the driver to notify about its next
+    /// chain (NO_NOTIFY cleared; with EVENT_IDX, avail_event set to what was
+    /// taken), then looks once more. True when chains came meanwhile: a
+    /// driver that saw the old setting did not notify, so the caller must go
+    /// on instead of sleeping (§2.7.10).
+    public func rearmNotifications() -> Bool {
+        if eventIndex {
+            try? memory.store(lastAvailable, at: GuestAddress(layout.usedRing.rawValue + 4 + 8 * UInt64(layout.size)))
+        } else {
+            try? memory.store(UInt16(0), at: layout.usedRing)
+        }
+        // The store above must be visible before the index is read again.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         return load16(layout.availableRing, 2) != lastAvailable
     }

@@ -47,31 +47,25 @@ public final class TapBackend: NetBackend {
         }
         let fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw .cannotOpenTun(errno: errno) }
+        var configured = false
+        defer { if !configured { close(fd) } }
         let features = linux_host_tun_features(fd)
-        guard features >= 0, features & linux_host_iff_vnet_hdr != 0 else {
-            close(fd)
-            throw .noVnetHeader
-        }
+        guard features >= 0, features & linux_host_iff_vnet_hdr != 0 else { throw .noVnetHeader }
         let existed = if_nametoindex(name) != 0
         var actual = [CChar](repeating: 0, count: Int(IFNAMSIZ))
         let flags = linux_host_iff_tap | linux_host_iff_no_pi | linux_host_iff_vnet_hdr
         guard linux_host_tun_set_iff(fd, name, flags, &actual) == 0 else {
-            let e = errno
-            close(fd)
-            throw .cannotAttach(name: name, errno: e)
+            throw .cannotAttach(name: name, errno: errno)
         }
         guard linux_host_tun_set_vnet_header_size(fd, TapBackend.headerSize) == 0 else {
-            let e = errno
-            close(fd)
-            throw .cannotConfigure(name: name, what: "TUNSETVNETHDRSZ", errno: e)
+            throw .cannotConfigure(name: name, what: "TUNSETVNETHDRSZ", errno: errno)
         }
         // No offloads until a driver negotiates them: the host stack then
         // segments and checksums every frame before the guest sees it.
         guard linux_host_tun_set_offload(fd, 0) == 0 else {
-            let e = errno
-            close(fd)
-            throw .cannotConfigure(name: name, what: "TUNSETOFFLOAD", errno: e)
+            throw .cannotConfigure(name: name, what: "TUNSETOFFLOAD", errno: errno)
         }
+        configured = true
         self.fd = fd
         // The kernel's name: "tap%d" becomes tap0, tap1, ...
         let actualName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

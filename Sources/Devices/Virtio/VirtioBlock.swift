@@ -138,8 +138,7 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
                     return
                 }
             }
-            queue.requestNextNotification()
-        } while queue.hasAvailable  // a request that came while avail_event was stale
+        } while queue.rearmNotifications()  // requests that came while notifications were off
         if queue.usedIndex != before && queue.shouldNotify(previousUsed: before) { interrupt?.notifyQueue(0) }
     }
 

@@ -188,10 +188,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
               interrupt.mayAccessMemory else { return }
         let before = queue.usedIndex
         var handled = 0
-        queue.suppressNotifications(true)
+        queue.suppressNotifications()
         defer {
-            queue.suppressNotifications(false)
-            queue.publishUsed()
             if queue.usedIndex != before && queue.shouldNotify(previousUsed: before) {
                 interrupt.notifyQueue(VirtioNet.transmitQueue)
             }
@@ -213,10 +211,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
                     return
                 }
             }
-            queue.suppressNotifications(false)
-            queue.requestNextNotification()
-            if !queue.hasAvailable { return }
-            queue.suppressNotifications(true)
+            guard queue.rearmNotifications() else { return }
+            queue.suppressNotifications()
         }
     }
 
@@ -320,10 +316,9 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
         var room = 0
         while room < pendingLength {
             guard let next = queue.pop() else {
-                // Ask for a notification past what is taken, then look once
-                // more: the driver may have added a chain meanwhile (§2.7.10).
-                queue.requestNextNotification()
-                if queue.hasAvailable { continue }
+                // Ask for a notification past what is taken; the driver may
+                // have added a chain meanwhile.
+                if queue.rearmNotifications() { continue }
                 queue.undoPop(UInt16(taken.count))
                 return .noBuffers
             }
