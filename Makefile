@@ -8,11 +8,16 @@ SHELL := /bin/bash
 #   qemu-system-x86     : the reference VMM the tests and benchmark compare with
 #   python3, time       : the benchmark harness and its peak-RSS probe
 #   python3-venv        : the virtualenv for the QMP tests' client (qemu.qmp, PyPI)
-#   lz4 xz-utils cpio e2fsprogs : `make linux-guest` (kernel extraction, initramfs, ext4 disk)
+#   linux-source-6.1 flex bison bc libelf-dev libssl-dev : the kit kernel (`make linux-guest`)
+#   busybox-static cpio e2fsprogs : the kit's initramfs and ext4 root (mkfs.ext4 -d, e2fsck in tests)
+#   lz4 xz-utils        : `make linux-guest-debian` (extracting Debian's cloud kernel)
 #   seabios             : real PC firmware for the SeaBIOS boot test
 #   iproute2 iputils-ping : the virtio-net tests' namespace, tap and pings
+#   acpica-tools        : iasl, the judge of our DSDT
+#   dnsmasq-base        : the DHCP server the Linux guest gets its lease from
 DEBIAN_PACKAGES := gcc binutils make linux-libc-dev qemu-system-x86 python3 python3-venv time \
-                   lz4 xz-utils cpio e2fsprogs seabios iproute2 iputils-ping
+                   linux-source-6.1 flex bison bc libelf-dev libssl-dev busybox-static \
+                   lz4 xz-utils cpio e2fsprogs seabios iproute2 iputils-ping acpica-tools dnsmasq-base
 
 # Statically linked: smaller and faster to start (see README, "Benchmarks").
 # lld (shipped with the toolchain) because gold warns about the runtime's
@@ -24,7 +29,7 @@ FIRMWARE := $(CURDIR)/Firmware/build
 # QEMU's own QMP client and pytest, from PyPI, in a virtualenv under .build.
 QMP_VENV := $(CURDIR)/.build/qmp-venv
 
-.PHONY: all deps firmware build run test bench clean qmp-venv linux-guest
+.PHONY: all deps firmware build run test bench clean qmp-venv linux-guest linux-guest-debian
 
 all: build
 
@@ -51,9 +56,15 @@ build: deps
 run: firmware build
 	$(SWIFTVMM) -bios $(FIRMWARE)/demo.bin -no-reboot -nographic
 
-# A Linux guest from Debian packages (docs/linux-guest.md).
+# The Linux guest kit from Debian packages (docs/linux-guest.md): the kit
+# kernel (built once per config, cached in ~/.cache/swiftvmm), an initramfs
+# and an ext4 root.
 linux-guest: deps
 	bash Firmware/linux/build-guest.sh
+
+# Debian's own cloud kernel, booted to its early console by the tests.
+linux-guest-debian: deps
+	bash Firmware/linux/build-debian-guest.sh
 
 qmp-venv: deps
 	@test -x $(QMP_VENV)/bin/pytest || { python3 -m venv $(QMP_VENV) && \
@@ -62,7 +73,7 @@ qmp-venv: deps
 # Every test: unit tests of each layer, the boot tests that start the built
 # swiftvmm (and QEMU) on the firmware guests, then the QMP tests driven by
 # qemu.qmp and raw sockets.
-test: firmware build qmp-venv linux-guest
+test: firmware build qmp-venv linux-guest linux-guest-debian
 	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) swift test
 	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) $(QMP_VENV)/bin/pytest -q -p no:cacheprovider Tests/QMP
 

@@ -1,42 +1,41 @@
 #!/usr/bin/env bash
-# make linux-guest: a Linux guest from Debian packages only (apt-get download,
-# no other network). Output in Firmware/build/linux/ (not committed):
-#   bzImage        the kernel of linux-image-*-cloud-amd64, as shipped
-#   vmlinux        the same kernel as an ELF file (PVH entry), extracted
-#   initramfs.gz   busybox-static + the kernel's virtio modules + ./init
-#   disk.ext4      a 64 MiB ext4 image holding a test file
+# make linux-guest: the Linux guest kit, from Debian packages only. Output in
+# Firmware/build/linux/ (not committed):
+#   vmlinux, bzImage   the kit kernel: linux-source-6.1, tinyconfig + kit.config
+#                      (build-kit-kernel.sh; cached outside the work tree)
+#   kernel.config      its full .config
+#   initramfs.cpio     busybox-static + ./initramfs-init as /init, an
+#                      uncompressed newc cpio (the kernel needs no decompressor)
+#   rootfs.ext4        a 64 MiB ext4 root: busybox + ./rootfs-init as /sbin/init,
+#                      made by mkfs.ext4 -d (no mount, no loop device)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../build/linux"
-work="$out/work"
-mkdir -p "$work"
-cd "$work"
+mkdir -p "$out"
+bash "$here/build-kit-kernel.sh" "$out"
 
-kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kernel_pkg" ] || { echo "linux-guest: cannot resolve linux-image-cloud-amd64 (apt-get update?)" >&2; exit 1; }
-if [ ! -f "$out/bzImage" ] || [ "$(cat "$out/kernel-package" 2>/dev/null)" != "$kernel_pkg" ]; then
-    rm -rf pkg ./*.deb
-    apt-get -o APT::Sandbox::User=root download "$kernel_pkg" busybox-static >/dev/null
-    dpkg-deb -x "$kernel_pkg"_*.deb pkg
-    dpkg-deb -x busybox-static_*.deb pkg
-    cp pkg/boot/vmlinuz-* "$out/bzImage"
-    python3 "$here/extract-vmlinux.py" "$out/bzImage" "$out/vmlinux"
-    echo "$kernel_pkg" > "$out/kernel-package"
-fi
+busybox=/bin/busybox
+[ -x "$busybox" ] || {
+    echo "linux-guest: $busybox is missing (Debian package busybox-static)" >&2; exit 1; }
 
-# initramfs: busybox, the virtio modules, init.
-rm -rf root && mkdir -p root/bin root/proc root/sys root/dev root/lib/modules
-cp pkg/bin/busybox root/bin/busybox
-cp "$here/init" root/init && chmod 755 root/init
-for m in virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net; do
-    f=$(find pkg/lib/modules -name "$m.ko*" | head -n 1)
-    [ -n "$f" ] && cp "$f" root/lib/modules/
-done
-(cd root && find . | cpio -o -H newc --quiet) | gzip -9 > "$out/initramfs.gz"
+# Lays out a busybox root in $1 with $2 as its init at $3.
+make_root() {
+    local root="$1" init="$2" at="$3"
+    rm -rf "$root" && mkdir -p "$root"/{bin,sbin,proc,sys,dev,mnt,etc,tmp}
+    cp "$busybox" "$root/bin/busybox"
+    ln -s busybox "$root/bin/sh"
+    cp "$init" "$root$at" && chmod 755 "$root$at"
+}
 
-# A small ext4 disk with a known file.
-rm -rf diskroot && mkdir -p diskroot && echo "hello from the swiftvmm guest kit disk" > diskroot/hello.txt
-rm -f "$out/disk.ext4"
-mkfs.ext4 -q -F -L swiftvmm -d diskroot "$out/disk.ext4" 64M >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+make_root "$work/initramfs" "$here/initramfs-init" /init
+(cd "$work/initramfs" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$out/initramfs.cpio.tmp"
+mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
 
-echo "linux-guest: $kernel_pkg -> $out (bzImage, vmlinux, initramfs.gz, disk.ext4)"
+make_root "$work/rootfs" "$here/rootfs-init" /sbin/init
+echo "swiftvmm kit root file system" > "$work/rootfs/etc/swiftvmm-kit"
+rm -f "$out/rootfs.ext4.tmp"
+mkfs.ext4 -q -F -L kitroot -d "$work/rootfs" "$out/rootfs.ext4.tmp" 64M
+mv "$out/rootfs.ext4.tmp" "$out/rootfs.ext4"
+echo "linux-guest: $out (vmlinux, bzImage, initramfs.cpio, rootfs.ext4)"

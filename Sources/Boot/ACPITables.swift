@@ -10,6 +10,9 @@ public struct ACPITables: Sendable {
     public static let pm1aEventBlock: UInt16 = 0x600
     public static let pm1aControlBlock: UInt16 = 0x604
     public static let sciIRQ: UInt8 = 9
+    /// The FADT's reset register (PCIHostBridge.resetControlPort) and value, as QEMU's pc machine has them.
+    public static let resetRegister: UInt16 = 0xCF9
+    public static let resetValue: UInt8 = 0x06
     static let localAPICAddress: UInt32 = 0xFEE0_0000
     static let ioAPICAddress: UInt32 = 0xFEC0_0000
     static let oemID = Array("SWIFTV".utf8)
@@ -70,7 +73,7 @@ public struct ACPITables: Sendable {
         var body = [UInt8](repeating: 0, count: 276 - 36)
         func put(_ bytes: [UInt8], _ offset: Int) { body.replaceSubrange(offset - 36..<offset - 36 + bytes.count, with: bytes) }
         /// A Generic Address Structure in system I/O space.
-        func gas(_ port: UInt16, bits: UInt8) -> [UInt8] { [1, bits, 0, bits == 16 ? 2 : 3] + le(UInt64(port)) }
+        func gas(_ port: UInt16, bits: UInt8) -> [UInt8] { [1, bits, 0, bits == 8 ? 1 : bits == 16 ? 2 : 3] + le(UInt64(port)) }
         put(le(UInt32(dsdt)), 40)                      // DSDT
         put([0], 45)                                   // Preferred_PM_Profile: unspecified
         put(le(UInt16(sciIRQ)), 46)                    // SCI_INT
@@ -80,8 +83,11 @@ public struct ACPITables: Sendable {
         put([0x32], 108)                               // CENTURY
         put(le(UInt16(0x0003)), 109)                   // IAPC_BOOT_ARCH: LEGACY_DEVICES | 8042
         // Flags: WBINVD; SLP_BUTTON set = no fixed sleep button; PWR_BUTTON
-        // (bit 8) clear = the power button is the fixed-feature one.
-        put(le(UInt32(1 << 0 | 1 << 9)), 112)
+        // (bit 8) clear = the power button is the fixed-feature one;
+        // RESET_REG_SUP: the reset register below works.
+        put(le(UInt32(1 << 0 | 1 << 9 | 1 << 10)), 112)
+        put(gas(resetRegister, bits: 8), 116)          // RESET_REG: the PIIX reset control byte
+        put([resetValue], 128)                         // RESET_VALUE: RST_CPU | SYS_RST
         put([4], 131)                                  // FADT minor version
         put(le(dsdt), 140)                             // X_DSDT
         put(gas(pm1aEventBlock, bits: 32), 148)        // X_PM1a_EVT_BLK
@@ -103,12 +109,69 @@ public struct ACPITables: Sendable {
         return table("APIC", revision: 5, body: body)
     }
 
-    /// A minimal DSDT: the \_S5 sleep package (SLP_TYPa = SLP_TYPb = 0), so
+    /// The DSDT (§5.2.11.1): `\_SB.PCI0`, the PCI host bridge (PNP0A03)
+    /// with its bus, I/O and memory windows and a `_PRT` for every slot's
+    /// INTA#-INTD#; the ISA devices a PC has (COM1, RTC, i8042 keyboard and
+    /// mouse ports) as PNP nodes; and `\_S5` (SLP_TYPa = SLP_TYPb = 0), so
     /// the guest can power off by writing SLP_EN to PM1a_CNT.
     static func dsdt() -> [UInt8] {
-        // NameOp "_S5_" PackageOp PkgLength(6) NumElements(4) Zero Zero Zero Zero
-        let aml: [UInt8] = [0x08] + Array("_S5_".utf8) + [0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00]
-        return table("DSDT", revision: 2, body: aml)
+        let aml = [AML.scope("\\_SB", [pciHostBridge(), com1(), rtc(), keyboard(), mouse()]),
+                   AML.name("\\_S5", AML.package([AML.integer(0), AML.integer(0), AML.integer(0), AML.integer(0)]))]
+        return table("DSDT", revision: 2, body: aml.flatMap(\.bytes))
+    }
+
+    /// PCI0: segment 0, bus 0, windows from PCIPlatformLayout (ACPI 6.4
+    /// §6.1, §6.2.2 _CRS, §6.2.13 _PRT).
+    static func pciHostBridge() -> AML.Term {
+        let crs = AMLResource.template(
+            [AMLResource.busNumbers(0...0xFF),
+             AMLResource.io(base: PCIPlatformLayout.configPorts.lowerBound, length: UInt8(PCIPlatformLayout.configPorts.count))]
+            + PCIPlatformLayout.ioWindows.map { AMLResource.ioWindow($0) }
+            + [AMLResource.memoryWindow32(PCIPlatformLayout.memoryWindow32)])
+        // _PRT entries: Package { address (slot << 16 | 0xFFFF: any function),
+        // pin, source (0: the last field is a GSI), GSI }.
+        var routes: [AML.Term] = []
+        for slot in PCIPlatformLayout.deviceSlots {
+            for pin in 0..<4 {
+                routes.append(AML.package([AML.integer(UInt64(slot) << 16 | 0xFFFF), AML.integer(UInt64(pin)),
+                                           AML.integer(0), AML.integer(UInt64(PCIPlatformLayout.gsi(slot: slot, pin: pin)))]))
+            }
+        }
+        return AML.device("PCI0", [
+            AML.name("_HID", AML.eisaID("PNP0A03")),
+            AML.name("_SEG", AML.integer(0)),
+            AML.name("_BBN", AML.integer(0)),
+            AML.name("_UID", AML.integer(0)),
+            AML.name("_CRS", crs),
+            AML.name("_PRT", AML.package(routes)),
+        ])
+    }
+
+    /// A PNP node with fixed resources: _HID, _UID, _CRS.
+    static func pnpDevice(_ name: String, hid: String, uid: UInt64 = 0, resources: [[UInt8]]) -> AML.Term {
+        AML.device(name, [AML.name("_HID", AML.eisaID(hid)), AML.name("_UID", AML.integer(uid)),
+                          AML.name("_CRS", AMLResource.template(resources))])
+    }
+
+    /// COM1: the 16550 at 0x3F8, IRQ 4 (PNP0501, a 16550A-compatible port).
+    static func com1() -> AML.Term {
+        pnpDevice("COM1", hid: "PNP0501", uid: 1, resources: [AMLResource.io(base: 0x3F8, length: 8), AMLResource.irq(4)])
+    }
+
+    /// The CMOS RTC at 0x70, IRQ 8 (PNP0B00, an AT real-time clock).
+    static func rtc() -> AML.Term {
+        pnpDevice("RTC", hid: "PNP0B00", resources: [AMLResource.io(base: 0x70, length: 2), AMLResource.irq(8)])
+    }
+
+    /// The i8042's keyboard port: data 0x60, command/status 0x64, IRQ 1 (PNP0303).
+    static func keyboard() -> AML.Term {
+        pnpDevice("KBD", hid: "PNP0303",
+                  resources: [AMLResource.io(base: 0x60, length: 1), AMLResource.io(base: 0x64, length: 1), AMLResource.irq(1)])
+    }
+
+    /// The i8042's auxiliary (mouse) port, IRQ 12 (PNP0F13).
+    static func mouse() -> AML.Term {
+        pnpDevice("MOU", hid: "PNP0F13", resources: [AMLResource.irq(12)])
     }
 
     // MARK: reading back (tests, diagnostics)

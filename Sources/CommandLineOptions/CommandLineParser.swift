@@ -6,6 +6,8 @@ public enum Command: Equatable {
     case run(MachineConfig, qmp: [QMPEndpoint])
     case help
     case version
+    /// `-d help`: the log items.
+    case logItemsHelp
 }
 
 /// QEMU's option grammar for the subset SwiftVMM supports: single-dash long
@@ -16,7 +18,7 @@ public struct CommandLineParser {
     /// Options that take a value.
     static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
                                       "display", "name", "log-level", "qmp", "cpu", "drive", "debugcon", "global",
-                                      "netdev", "nic"]
+                                      "netdev", "nic", "d"]
     /// Options that are flags.
     static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
                                      "version", "exit-stats"]
@@ -90,6 +92,9 @@ public struct CommandLineParser {
                 let (first, options) = OptionValues.keyValueList(value)
                 config.name = options.first { $0.key == "guest" }?.value ?? first
             case "log-level": config.logLevel = try logLevel(value)
+            case "d":
+                if value == "help" { return .logItemsHelp }
+                config.logFallbacks = try logItems(value).contains("fallbacks")
             case "cpu": config.cpuFeatureChanges = try cpu(value)
             case "qmp":
                 do { qmp.append(try QMPEndpoint.parse(value)) } catch { throw CommandLineError(error.description) }
@@ -261,6 +266,29 @@ public struct CommandLineParser {
         return l
     }
 
+    /// QEMU's `-d item[,item...]`: the log items we have. QEMU's TCG items
+    /// (in_asm, op, exec ...) describe a translator we do not have.
+    public static let logItems: [(name: String, help: String)] = [
+        ("fallbacks", "each instruction the VMM completes for the host's emulator (int3 on kvm_pvm ...)"),
+        ("guest_errors", "guest programming errors (always logged as warnings)"),
+    ]
+
+    func logItems(_ value: String) throws(CommandLineError) -> Set<String> {
+        var items: Set<String> = []
+        for item in value.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            guard CommandLineParser.logItems.contains(where: { $0.name == item }) else {
+                throw CommandLineError("-d \(value): unknown logging item '\(item)' (-d help lists them)")
+            }
+            items.insert(item)
+        }
+        return items
+    }
+
+    public static var logItemsHelp: String {
+        "Log items (comma separated):\n" + logItems.map { $0.name + String(repeating: " ", count: max(1, 13 - $0.name.count)) + $0.help }
+            .joined(separator: "\n")
+    }
+
     public static let usage = """
     usage: swiftvmm [options]
 
@@ -296,6 +324,7 @@ public struct CommandLineParser {
     SwiftVMM:
       -exit-stats          print the VMM's own time per exit at the end
       -log-level LEVEL     error, warning (default), info, debug
+      -d ITEM[,ITEM]       log items (as QEMU's -d): fallbacks, guest_errors; -d help
       -h, -help            this text
       -version             version
 

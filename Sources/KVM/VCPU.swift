@@ -145,4 +145,18 @@ public final class VCPU: @unchecked Sendable {
         var s = kvm_mp_state(mp_state: state)
         _ = try check(ckvm_ioctl_ptr(fd.rawValue, CKVM_SET_MP_STATE, &s), "KVM_SET_MP_STATE")
     }
+
+    /// Queues a hardware exception for the next entry (KVM_GET_VCPU_EVENTS,
+    /// then KVM_SET_VCPU_EVENTS with `exception.injected`; api.rst 4.31/4.32):
+    /// the guest takes `vector` at the current RIP as if the CPU had raised it.
+    public func injectException(vector: UInt8, errorCode: UInt32? = nil) throws(KVMError) {
+        var events = kvm_vcpu_events()
+        _ = try check(ckvm_ioctl_ptr(fd.rawValue, CKVM_GET_VCPU_EVENTS, &events), "KVM_GET_VCPU_EVENTS")
+        events.exception.injected = 1
+        events.exception.pending = 0
+        events.exception.nr = vector
+        events.exception.has_error_code = errorCode == nil ? 0 : 1
+        events.exception.error_code = errorCode ?? 0
+        _ = try check(ckvm_ioctl_ptr(fd.rawValue, CKVM_SET_VCPU_EVENTS, &events), "KVM_SET_VCPU_EVENTS")
+    }
 }

@@ -36,6 +36,9 @@ public struct InternalErrorInfo: Sendable, Equatable {
         self.data = data
     }
 
+    /// KVM_INTERNAL_ERROR_EMULATION: KVM's instruction emulator gave up.
+    public var isEmulationFailure: Bool { suberror == UInt32(KVM_INTERNAL_ERROR_EMULATION) }
+
     public var suberrorName: String {
         switch suberror {
         case UInt32(KVM_INTERNAL_ERROR_EMULATION): "emulation failure"

@@ -1,3 +1,4 @@
+import Boot
 import CLinuxHost
 import Devices
 import Glibc
@@ -33,9 +34,11 @@ final class BlockDevice: Sendable {
                                 var one: UInt64 = 1
                                 _ = write(fd, &one, 8)
                             })
-        // PC PCI INTx: slots share IRQs 10 and 11 (written to the interrupt
-        // line register for the guest; MSI-X is the normal path).
-        let gsi = UInt32(10 + index % 2)
+        // PC PCI INTx: INTA# of the slot, on the GSI the DSDT's _PRT and the
+        // MP table give it (written to the interrupt line register for the
+        // guest too; MSI-X is the normal path).
+        guard let slot = platform.pci.firstFreeSlot else { throw .host("no free PCI slot for \(drive.path)") }
+        let gsi = UInt32(PCIPlatformLayout.gsi(slot: slot, pin: 0))
         transport = VirtioPCITransport(device: block, memory: memory, msi: msi,
                                        intx: KVMInterruptLine(vm: vm, gsi: gsi))
         box.set(transport)
@@ -49,7 +52,7 @@ final class BlockDevice: Sendable {
             bar, old, new in
             moveDoorbells(vm: vm, eventFDs: [fd], bar: bar, from: old, to: new)
         }
-        guard platform.pci.plug(function) != nil else { throw .host("no free PCI slot for \(drive.path)") }
+        guard platform.pci.plug(function) == slot else { throw .host("no free PCI slot for \(drive.path)") }
         let block = self.block
         _ = try spawnThread(name: "blk\(index)") {
             var value: UInt64 = 0

@@ -100,8 +100,10 @@ public final class Machine {
             var handles: [VCPUHandle] = []
             for i in 0..<config.vcpuCount {
                 let vcpu = try vm.createVCPU(id: UInt32(i))
-                try vcpu.setCPUID(CPUIDPolicy.table(for: i, count: config.vcpuCount, supported: cpuid,
-                                                     changes: config.cpuFeatureChanges.map { ($0.name, $0.enabled) }))
+                let table = CPUIDPolicy.table(for: i, count: config.vcpuCount, supported: cpuid,
+                                              changes: config.cpuFeatureChanges.map { ($0.name, $0.enabled) })
+                config.hostQuirks.apply(to: table)
+                try vcpu.setCPUID(table)
                 try vcpu.setMSRs(CPUIDPolicy.initialMSRs)
                 handles.append(VCPUHandle(vcpu: vcpu, index: i))
             }
@@ -166,7 +168,12 @@ public final class Machine {
                     throw BootError.initrdTooLarge(path: initrdPath, size: UInt64(size), room: config.ramSize)
                 }
             }
-            let plan = try LinuxLoader.plan(kernelPath: kernelPath, kernel: kernel, commandLine: config.kernelCommandLine ?? "",
+            let (commandLine, added) = config.hostQuirks.linuxCommandLine(config.kernelCommandLine ?? "")
+            if !added.isEmpty {
+                Log.warning("this host's KVM (kvm_pvm) cannot hide XSAVE/POPCNT from the guest: "
+                            + "kernel command line += \(added.joined(separator: " "))")
+            }
+            let plan = try LinuxLoader.plan(kernelPath: kernelPath, kernel: kernel, commandLine: commandLine,
                                             initrdPath: config.initrdPath, initrd: initrd, ramSize: config.ramSize,
                                             cpus: config.vcpuCount)
             return (nil, plan)

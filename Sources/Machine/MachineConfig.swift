@@ -35,6 +35,10 @@ public struct MachineConfig: Sendable, Equatable {
     public var exitStats = false
     public var kvmDevicePath = "/dev/kvm"
     public var logLevel: LogLevel = .warning
+    /// `-d fallbacks`: log every instruction the VMM completes for the host's emulator.
+    public var logFallbacks = false
+    /// What this host's KVM cannot do (detected; tests may set it).
+    public var hostQuirks = HostQuirks.detect()
     /// `-debugcon`: QEMU's debug console port and where its bytes go.
     public var debugConsole: SerialBackend?
     public var debugConsolePort: UInt16 = 0xE9

@@ -18,6 +18,8 @@ final class MachineParts: Sendable {
     let disks: [BlockDevice]
     let nics: [NetDevice]
     let vcpus: [VCPUHandle]
+    /// Instructions completed for the host's emulator, counted over all vCPUs.
+    let fallbacks = EmulationFallbackCounters()
     var vcpuCount: Int { vcpus.count }
 
     init(config: MachineConfig, lifecycle: Lifecycle, memory: GuestMemory, ports: PortIOBus, mmio: MMIOBus,

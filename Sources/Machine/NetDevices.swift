@@ -1,3 +1,4 @@
+import Boot
 import CLinuxHost
 import Devices
 import Glibc
@@ -38,7 +39,9 @@ final class NetDevice: Sendable {
                             var one: UInt64 = 1
                             _ = write(kicks[queue], &one, 8)
                         })
-        let gsi = UInt32(10 + slotIndex % 2)  // PC PCI INTx, as for the disks
+        // PC PCI INTx, as for the disks.
+        guard let slot = platform.pci.firstFreeSlot else { throw .host("no free PCI slot for network card \(nic.id)") }
+        let gsi = UInt32(PCIPlatformLayout.gsi(slot: slot, pin: 0))
         transport = VirtioPCITransport(device: net, memory: memory, msi: msi, intx: KVMInterruptLine(vm: vm, gsi: gsi))
         box.set(transport)
         var pciConfig = transport.configSpace()
@@ -47,7 +50,7 @@ final class NetDevice: Sendable {
             bar, old, new in
             moveDoorbells(vm: vm, eventFDs: kicks, bar: bar, from: old, to: new)
         }
-        guard platform.pci.plug(function) != nil else { throw .host("no free PCI slot for network card \(nic.id)") }
+        guard platform.pci.plug(function) == slot else { throw .host("no free PCI slot for network card \(nic.id)") }
         let net = self.net, tapFD = tap.fd
         _ = try spawnThread(name: "net\(slotIndex)") {
             NetDevice.serve(net: net, tapFD: tapFD, receiveKick: receiveKick, transmitKick: transmitKick)

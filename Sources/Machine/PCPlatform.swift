@@ -24,7 +24,7 @@ final class PCPlatform: Sendable {
         pit = PIT8254(clock: clock, irq: KVMInterruptLine(vm: vm, gsi: PIT8254.irq), alarm: pitAlarm)
         cmos = CMOS146818(clock: HostWallClock(), ramSize: config.ramSize, cpus: config.vcpuCount)
         i8042 = I8042(irq: KVMInterruptLine(vm: vm, gsi: I8042.keyboardIRQ), onReset: onGuestReset)
-        pci = PCIHostBridge(ports: ports, mmio: mmio)
+        pci = PCIHostBridge(ports: ports, mmio: mmio, onReset: onGuestReset)
         powerManagement = ACPIPowerManagement(sci: KVMInterruptLine(vm: vm, gsi: UInt32(ACPITables.sciIRQ)),
                                               onPowerOff: onGuestPowerOff)
         do {

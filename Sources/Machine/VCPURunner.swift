@@ -69,6 +69,7 @@ final class VCPURunner: @unchecked Sendable {
                     return
                 }
             case .fail(let why):
+                if case .internalError(let info) = exit, info.isEmulationFailure, completeForHost() { continue }
                 fail(why)
                 return
             }
@@ -93,6 +94,22 @@ final class VCPURunner: @unchecked Sendable {
     }
 
     static let interruptFlag: UInt64 = 1 << 9
+
+    /// An instruction the host's emulator refused: completed by the VMM if
+    /// EmulationFallback knows it exactly (counted; the first of each kind
+    /// is logged, every one with -d fallbacks), else false.
+    private func completeForHost() -> Bool {
+        let rip = Log.isDebug || machine.config.logFallbacks ? (try? vcpu.registers().rip) ?? 0 : 0
+        guard let done = EmulationFallback.complete(vcpu: vcpu, memory: machine.memory) else { return false }
+        let first = machine.fallbacks.count(done)
+        if machine.config.logFallbacks {
+            Log.writeLine("swiftvmm: vCPU \(index): completed \(done.name) at RIP=\(CrashReport.h(rip)) for the host's emulator")
+        } else if first {
+            Log.warning("vCPU \(index): the host's emulator refused \(done.name); the VMM completes it "
+                     + "(counted in query-stats, each logged with -d fallbacks)")
+        }
+        return true
+    }
 
     /// True when this vCPU is halted with interrupts disabled, or is an AP
     /// still waiting for INIT/SIPI: only another vCPU could wake it.

@@ -22,6 +22,8 @@ do {
 switch command {
 case .help:
     print(CommandLineParser.usage)
+case .logItemsHelp:
+    print(CommandLineParser.logItemsHelp)
 case .version:
     print("SwiftVMM version \(version)")
 case .run(let config, let qmp):

@@ -56,12 +56,12 @@ struct PlatformTablesTests {
         #expect(overrides.count == 1 && overrides[0] == (9, 9))
     }
 
-    @Test("DSDT holds the _S5 package")
+    @Test("DSDT ends with the _S5 package")
     func dsdt() throws {
         let m = try memory(cpus: 1)
         let parsed = try #require(ACPITables.parse { a, n in try? m.read(count: n, at: GuestAddress(a)) })
         let dsdt = try #require(parsed.tables.first { $0.signature == "DSDT" })
-        #expect(Array(dsdt.body[1..<5]) == Array("_S5_".utf8))
+        #expect(Array(dsdt.body.suffix(13)) == [0x08, 0x5C] + Array("_S5_".utf8) + [0x12, 0x06, 0x04, 0, 0, 0, 0])
     }
 
     @Test("MP floating pointer and configuration table: signatures, checksums, one processor entry per CPU")
@@ -94,5 +94,46 @@ struct PlatformTablesTests {
         for blob in ACPITables(cpus: 4).blobs + MPTable.build(cpus: 4) {
             #expect(blob.address >= 0xE_0000 && blob.address + UInt64(blob.bytes.count) <= 0x10_0000)
         }
+    }
+}
+
+@Suite("MP table PCI routing")
+struct MPTablePCIRoutingTests {
+    @Test("bus 0 is PCI, bus 1 ISA; every slot's INTA#-INTD# goes to its GSI, level/active low")
+    func pciInterrupts() {
+        let blobs = MPTable.build(cpus: 1)
+        let table = blobs[1].bytes
+        let entries = Int(table[34]) | Int(table[35]) << 8
+        var i = 44
+        var buses: [UInt8: String] = [:]
+        var pci: [UInt8: UInt8] = [:]
+        var isa = 0
+        for _ in 0..<entries {
+            switch table[i] {
+            case 1: buses[table[i + 1]] = String(decoding: table[i + 2..<i + 8], as: UTF8.self)
+            case 3 where table[i + 4] == 0:
+                #expect(table[i + 2] == 0x0F)
+                pci[table[i + 5]] = table[i + 7]
+            case 3 where table[i + 4] == 1: isa += 1
+            default: break
+            }
+            i += table[i] == 0 ? 20 : 8
+        }
+        #expect(buses == [0: "PCI   ", 1: "ISA   "])
+        #expect(isa == 16)
+        #expect(pci.count == 31 * 4)
+        #expect(pci[UInt8(2 << 2 | 0)] == PCIPlatformLayout.gsi(slot: 2, pin: 0))
+        #expect(pci[UInt8(31 << 2 | 3)] == PCIPlatformLayout.gsi(slot: 31, pin: 3))
+    }
+}
+
+@Suite("FADT reset register")
+struct FADTResetTests {
+    @Test("RESET_REG is the byte at I/O port 0xCF9, value 6, and RESET_REG_SUP is set")
+    func resetRegister() {
+        let fadt = ACPITables.fadt(dsdt: 0xF1000)
+        #expect(Array(fadt[116..<128]) == [1, 8, 0, 1, 0xF9, 0x0C, 0, 0, 0, 0, 0, 0])
+        #expect(fadt[128] == 6)
+        #expect(fadt[113] & (1 << 2) != 0)  // flags bit 10
     }
 }

@@ -27,6 +27,16 @@ struct CommandLineParserTests {
         }
     }
 
+    @Test("-d: QEMU's log-item list; fallbacks logs each emulation fallback; help lists; unknown items refused")
+    func logItems() throws {
+        #expect(try config(["-bios", "x", "-d", "fallbacks"]).logFallbacks)
+        #expect(try config(["-bios", "x", "-d", "guest_errors,fallbacks"]).logFallbacks)
+        #expect(try !config(["-bios", "x", "-d", "guest_errors"]).logFallbacks)
+        #expect(try CommandLineParser().parse(["-d", "help"]) == .logItemsHelp)
+        #expect(CommandLineParser.logItemsHelp.contains("fallbacks"))
+        #expect(error(["-d", "in_asm"]) == "-d in_asm: unknown logging item 'in_asm' (-d help lists them)")
+    }
+
     @Test("defaults: 128 MiB, one vCPU, serial on stdio")
     func defaults() throws {
         let c = try config([])

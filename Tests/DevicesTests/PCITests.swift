@@ -137,3 +137,19 @@ final class FakePortDevice: PortIODevice {
     func ioRead(offset: UInt16, size: Int) -> UInt32 { 0 }
     func ioWrite(offset: UInt16, size: Int, value: UInt32) {}
 }
+
+@Suite("PIIX reset control (0xCF9)")
+struct ResetControlTests {
+    @Test("a byte with RST_CPU at 0xCF9 resets; other bytes and CONFIG_ADDRESS do not")
+    func resetControl() throws {
+        let ports = PortIOBus(), mmio = MMIOBus()
+        let resets = Mutex(0)
+        let bridge = PCIHostBridge(ports: ports, mmio: mmio) { resets.withLock { $0 += 1 } }
+        try ports.register(bridge, name: "pci", base: PCIHostBridge.configAddressPort, length: PCIHostBridge.portCount)
+        ports.write(port: 0xCF9, size: 1, value: 0x02)          // SYS_RST alone: nothing yet
+        ports.write(port: 0xCF8, size: 4, value: 0x8000_0400)   // a config address with bit 10 set
+        #expect(resets.withLock { $0 } == 0)
+        ports.write(port: 0xCF9, size: 1, value: 0x06)          // what Linux's reboot=acpi writes
+        #expect(resets.withLock { $0 } == 1)
+    }
+}

@@ -111,16 +111,43 @@ struct GuestBootTests {
         let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("fault.bin"), "-no-reboot"])
         #expect(r.stdout == "!")
         if TestEnvironment.hostIsPVM {
-            // kvm_pvm cannot emulate int3 in protected mode.
+            // kvm_pvm cannot emulate popcnt in protected mode, and no
+            // fallback completes it.
             #expect(r.status == 2)
             #expect(r.stderr.contains("KVM_EXIT_INTERNAL_ERROR: emulation failure"))
             #expect(r.stderr.contains("CPL=0 (32-bit protected mode)"))
-            #expect(r.stderr.contains("code at RIP: cc f4"))
+            #expect(r.stderr.contains("code at RIP: f3 0f b8 c0 cc f4"))
             #expect(r.stderr.contains("RAX="))
         } else {
             // On VT-x the int3 with no IDT is a triple fault.
             #expect(r.status == 0)
             #expect(r.stderr.contains("triple fault"))
+        }
+    }
+
+    @Test("int3 in protected mode: #BP reaches the guest's handler with the next EIP (completed by the VMM on kvm_pvm)")
+    func int3Fallback() throws {
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("int3-test.bin"), "-no-reboot", "-d", "fallbacks"]
+                                + debugExitAtF4)
+        #expect(r.stdout == "BBB\nint3-test: ok\n")
+        #expect(r.status == 0x21, "\(r.stderr)")
+        if TestEnvironment.hostIsPVM {
+            // -d fallbacks: one line per completed instruction.
+            #expect(r.stderr.split(separator: "\n").filter { $0.contains("completed int3 at RIP=") }.count == 3, "\(r.stderr)")
+        }
+        // QEMU on the same host: on kvm_pvm it stops at the first int3.
+        let q = try GuestProcess(executable: TestEnvironment.qemu, arguments: [
+            "-enable-kvm", "-display", "none", "-nodefaults", "-serial", "stdio", "-no-reboot",
+            "-bios", TestEnvironment.firmware("int3-test.bin")] + debugExitAtF4)
+        defer { q.signal(SIGKILL) }
+        if TestEnvironment.hostIsPVM {
+            let deadline = Date().addingTimeInterval(30)
+            while !q.stderr.contains("KVM internal error") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(q.stderr.contains("KVM internal error. Suberror: 1"))
+            #expect(q.stdout.isEmpty)
+        } else {
+            #expect(q.waitForExit(timeout: 30) == 0x21)
+            #expect(q.stdout == r.stdout)
         }
     }
 

@@ -1,17 +1,17 @@
 import Foundation
 import Testing
 
-/// Debian's cloud kernel from `make linux-guest`, booted with -kernel. On
+/// Debian's cloud kernel from `make linux-guest-debian`, booted with -kernel. On
 /// hosts whose guest ring 0 is emulated (kvm_pvm, shared/HOST.md) it gets as
 /// far as its early console, so that is what is checked.
 extension KVMGuests {
-@Suite("Linux boot (guest kit)")
+@Suite("Linux boot (Debian cloud kernel)")
 struct LinuxBootTests {
-    static var kit: String { TestEnvironment.firmware("linux") }
+    static var kit: String { TestEnvironment.firmware("linux-debian") }
 
     func requireKit(_ file: String) throws -> String {
         let path = LinuxBootTests.kit + "/" + file
-        try #require(FileManager.default.fileExists(atPath: path), "\(path) is missing: run `make linux-guest`")
+        try #require(FileManager.default.fileExists(atPath: path), "\(path) is missing: run `make linux-guest-debian`")
         return path
     }
 

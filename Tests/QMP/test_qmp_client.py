@@ -162,7 +162,7 @@ def test_internal_error_holds_the_vm(vm_factory):
     q = client(vm.socket)
     q.cmd("cont")
     if not os.path.exists("/sys/module/kvm_pvm"):
-        pytest.skip("only kvm_pvm fails to emulate int3; VT-x triple-faults instead")
+        pytest.skip("only kvm_pvm fails to emulate popcnt; VT-x triple-faults at the int3 after it")
     assert event(q, "STOP")
     assert q.cmd("query-status")["status"] == "internal-error"
     with pytest.raises(ExecuteError):

@@ -6,15 +6,24 @@ import Synchronization
 /// register) and CONFIG_DATA at 0xCFC-0xCFF (byte, word or dword). Slot 0 is
 /// an i440FX-compatible host bridge (8086:1237, subsystem 1af4:1100 as on
 /// QEMU's pc machine, so PC firmware treats us like it); devices take the
-/// other slots, function 0 only. Absent functions read all-ones.
+/// other slots, function 0 only. Absent functions read all-ones. A byte at
+/// 0xCF9 is the PIIX reset control register.
 public final class PCIHostBridge: PortIODevice {
     public static let configAddressPort: UInt16 = 0xCF8
     public static let portCount: UInt16 = 8
 
+    /// The PIIX reset control register (PIIX3 datasheet §4.1.17, RC): a
+    /// byte at 0xCF9 inside the config-address dword. Writing it with
+    /// RST_CPU (bit 2) set resets the machine; the FADT's RESET_REG points here.
+    public static let resetControlPort: UInt16 = 0xCF9
+    public static let resetCPU: UInt32 = 1 << 2
+
     private let address = Atomic<UInt32>(0)
     private let slots = Mutex<[PCIFunction?]>([PCIFunction?](repeating: nil, count: 32))
+    private let onReset: @Sendable () -> Void
 
-    public init(ports: PortIOBus, mmio: MMIOBus) {
+    public init(ports: PortIOBus, mmio: MMIOBus, onReset: @escaping @Sendable () -> Void = {}) {
+        self.onReset = onReset
         let config = PCIConfigSpace(vendor: 0x8086, device: 0x1237, classCode: 0x06_0000, revision: 2,
                                     subsystemVendor: 0x1AF4, subsystem: 0x1100)
         let bridge = PCIFunction(name: "host bridge", config: config, model: NoBARs(), ports: ports, mmio: mmio)
@@ -30,6 +39,10 @@ public final class PCIHostBridge: PortIODevice {
             return free
         }
     }
+
+    /// The first free slot, where the next `plug` puts a function (the
+    /// machine needs it first: a slot's INTx line depends on it).
+    public var firstFreeSlot: Int? { slots.withLock { $0.firstIndex(where: { $0 == nil }) } }
 
     public func function(slot: Int) -> PCIFunction? { slots.withLock { $0[slot] } }
 
@@ -55,9 +68,10 @@ public final class PCIHostBridge: PortIODevice {
 
     public func ioWrite(offset: UInt16, size: Int, value: UInt32) {
         if offset < 4 {
-            // Only a dword write to 0xCF8 is CONFIG_ADDRESS (byte writes to
-            // 0xCF9 are the PC's reset control register elsewhere).
+            // Only a dword write to 0xCF8 is CONFIG_ADDRESS; a byte write to
+            // 0xCF9 is the reset control register.
             if offset == 0 && size == 4 { address.store(value & 0x80FF_FFFC, ordering: .relaxed) }
+            if offset == 1 && size == 1 && value & Self.resetCPU != 0 { onReset() }
             return
         }
         let extra = Int(offset) - 4
