@@ -46,6 +46,13 @@ public enum LinuxLoader {
     /// 0x08 is a 32-bit code segment for the PVH entry.
     static let gdt: [UInt64] = [0, 0x00CF_9B00_0000_FFFF, 0x00AF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF]
 
+    /// A Linux kernel: a bzImage, or an ELF with a "Linux" note (a vmlinux).
+    /// Other kernels (a bare PVH ELF) get no Linux command-line additions.
+    public static func isLinux(_ kernel: [UInt8]) -> Bool {
+        if BzImage.matches(kernel) { return true }
+        return ELFKernel.matches(kernel) && ((try? ELFKernel(bytes: kernel, path: ""))?.isLinux ?? false)
+    }
+
     public static func plan(kernelPath: String, kernel: [UInt8], commandLine: String,
                             initrdPath: String?, initrd: [UInt8]?, ramSize: UInt64,
                             cpus: Int = 1) throws(BootError) -> KernelBootPlan {

@@ -66,7 +66,15 @@ public indirect enum JSONValue: Equatable, Sendable {
         }
     }
 
+    /// A string as QEMU's JSON writer spells it (qobject/qjson.c, checked
+    /// against QEMU 7.2): the short escapes, then every other character
+    /// outside printable ASCII as \\uXXXX in upper-case hex, code points
+    /// above U+FFFF as a UTF-16 surrogate pair.
     private static func writeString(_ s: String, to out: inout String) {
+        func hex4(_ v: UInt32) {
+            let digits = String(v, radix: 16, uppercase: true)
+            out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+        }
         out += "\""
         for u in s.unicodeScalars {
             switch u {
@@ -75,10 +83,14 @@ public indirect enum JSONValue: Equatable, Sendable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x7F:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case _ where u.value >= 0x20 && u.value < 0x7F: out.unicodeScalars.append(u)
+            case _ where u.value > 0xFFFF:
+                let v = u.value - 0x1_0000
+                hex4(0xD800 + (v >> 10))
+                hex4(0xDC00 + (v & 0x3FF))
+            default: hex4(u.value)
             }
         }
         out += "\""

@@ -1,7 +1,7 @@
 /// The QMP commands SwiftVMM answers, with their argument rules, checked the
 /// way QEMU's generated marshallers check them.
 struct QMPCommands {
-    enum ArgumentType: Sendable { case string, int, bool, stringList }
+    enum ArgumentType: Sendable { case string, int, bool, stringList, objectList }
 
     struct Command: Sendable {
         let name: String
@@ -60,6 +60,29 @@ struct QMPCommands {
                  "multicast-table": .array([])]
             })
         },
+        // QEMU's query-stats (StatsResult per provider). The VM-wide "kvm"
+        // provider holds what this VMM adds to KVM: how often it completed
+        // an instruction the host's emulator refused (cumulative counters).
+        // There are no per-vCPU or cryptodev statistics.
+        Command(name: "query-stats", arguments: [("target", .string, true), ("providers", .objectList, false),
+                                                 ("vcpus", .stringList, false)]) { m, args throws(QMPError) in
+            let target = args["target"]?.stringValue ?? ""
+            switch target {
+            case "vm":
+                let wanted = args["providers"].flatMap { v -> [String]? in
+                    guard case .array(let items) = v else { return nil }
+                    return items.compactMap { $0["provider"]?.stringValue }
+                }
+                if let wanted, !wanted.contains("kvm") { return .array([]) }
+                return .array([["provider": "kvm", "stats": .array(m.emulationFallbacks.map { f in
+                    ["name": .string("emulation_fallback_\(f.name)"), "value": .number(String(f.count))]
+                })]])
+            case "vcpu", "cryptodev":
+                return .array([])
+            default:
+                throw .generic("Parameter 'target' does not accept value '\(target)'")
+            }
+        },
         Command(name: "stop", arguments: []) { m, _ in
             m.stop()
             return .object([])
@@ -101,6 +124,7 @@ struct QMPCommands {
             switch (spec.type, member.value) {
             case (.string, .string), (.bool, .bool): ok = true
             case (.stringList, .array(let items)): ok = items.allSatisfy { $0.stringValue != nil }
+            case (.objectList, .array(let items)): ok = items.allSatisfy { if case .object = $0 { true } else { false } }
             case (.int, .number(let n)): ok = Int(n) != nil
             default: ok = false
             }
@@ -109,7 +133,7 @@ struct QMPCommands {
                 case .string: "string"
                 case .int: "integer"
                 case .bool: "boolean"
-                case .stringList: "array"
+                case .stringList, .objectList: "array"
                 }
                 throw .generic("Invalid parameter type for '\(member.key)', expected: \(expected)")
             }

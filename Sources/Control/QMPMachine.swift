@@ -23,6 +23,9 @@ public protocol QMPMachine: AnyObject {
     /// Ends the VMM; the SHUTDOWN event is sent before this returns.
     func quit()
     func registersText() -> String
+    /// (name, count) of each instruction the VMM completed for the host's
+    /// emulator, over all vCPUs (EmulationFallback).
+    var emulationFallbacks: [(name: String, count: UInt64)] { get }
 }
 
 /// Machine as a QMPMachine.
@@ -69,4 +72,5 @@ public final class MachineAdapter: QMPMachine {
 
     public func quit() { machine.quit() }
     public func registersText() -> String { machine.registerReport() }
+    public var emulationFallbacks: [(name: String, count: UInt64)] { machine.emulationFallbacks }
 }

@@ -168,14 +168,15 @@ public final class Machine {
                     throw BootError.initrdTooLarge(path: initrdPath, size: UInt64(size), room: config.ramSize)
                 }
             }
-            let (commandLine, added) = config.hostQuirks.linuxCommandLine(config.kernelCommandLine ?? "")
+            let given = config.kernelCommandLine ?? ""
+            let (commandLine, added) = LinuxLoader.isLinux(kernel) ? config.hostQuirks.linuxCommandLine(given) : (given, [])
+            let plan = try LinuxLoader.plan(kernelPath: kernelPath, kernel: kernel, commandLine: commandLine,
+                                            initrdPath: config.initrdPath, initrd: initrd, ramSize: config.ramSize,
+                                            cpus: config.vcpuCount)
             if !added.isEmpty {
                 Log.warning("this host's KVM (kvm_pvm) cannot hide XSAVE/POPCNT from the guest: "
                             + "kernel command line += \(added.joined(separator: " "))")
             }
-            let plan = try LinuxLoader.plan(kernelPath: kernelPath, kernel: kernel, commandLine: commandLine,
-                                            initrdPath: config.initrdPath, initrd: initrd, ramSize: config.ramSize,
-                                            cpus: config.vcpuCount)
             return (nil, plan)
         } catch {
             throw .boot(error)
@@ -308,6 +309,7 @@ public final class Machine {
 
     /// The network cards: id, MAC, tap and counters.
     public var nicInfo: [NICInfo] { parts.nics.map(\.info) }
+    public var emulationFallbacks: [(name: String, count: UInt64)] { parts.fallbacks.all }
 
     /// The vCPU threads' Linux thread ids, by vCPU index.
     public var vcpuThreadIDs: [Int32] { parts.vcpus.map { $0.threadID.load(ordering: .relaxed) } }

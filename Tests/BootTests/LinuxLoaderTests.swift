@@ -166,11 +166,60 @@ struct LinuxLoaderTests {
     }
 
     @Test("the PVH note is found among other notes and ignored when malformed")
-    func notes() {
-        #expect(ELFKernel.findPVHEntry(FakeKernel.elf(), offset: 0x300, size: 20) == 0x100_0040)
-        #expect(ELFKernel.findPVHEntry(FakeKernel.elf(), offset: 0x300, size: 8) == nil)
+    func notes() throws {
+        let found = ELFKernel.notes(FakeKernel.elf(), offset: 0x300, size: 20)
+        #expect(found.count == 1 && found[0].type == 18 && found[0].name == Array("Xen\0".utf8) && found[0].desc == 0x310..<0x314)
+        #expect(ELFKernel.notes(FakeKernel.elf(), offset: 0x300, size: 8).isEmpty)
         var huge = FakeKernel.elf()
         huge[0x300] = 0xFF; huge[0x303] = 0x7F  // namesz enormous
-        #expect(ELFKernel.findPVHEntry(huge, offset: 0x300, size: 20) == nil)
+        #expect(ELFKernel.notes(huge, offset: 0x300, size: 20).isEmpty)
+        #expect(try ELFKernel(bytes: FakeKernel.elf(), path: "e").pvhEntry == 0x100_0040)
+        #expect(try !ELFKernel(bytes: FakeKernel.elf(), path: "e").isLinux)
+    }
+
+    /// An ELF32 i386 kernel: one PT_LOAD at 1 MiB and, if asked, the PVH note.
+    static func elf32(pvhEntry: UInt32?) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 0x400)
+        b.replaceSubrange(0..<4, with: [0x7F, 0x45, 0x4C, 0x46])
+        b[4] = 1; b[5] = 1; b[6] = 1
+        FakeKernel.put(UInt16(2), &b, 16)
+        FakeKernel.put(UInt16(3), &b, 18)            // EM_386
+        FakeKernel.put(UInt32(0x10_0000), &b, 24)    // e_entry
+        FakeKernel.put(UInt32(52), &b, 28)           // e_phoff
+        FakeKernel.put(UInt16(32), &b, 42)           // e_phentsize
+        FakeKernel.put(UInt16(pvhEntry == nil ? 1 : 2), &b, 44)
+        FakeKernel.put(UInt32(1), &b, 52)            // PT_LOAD
+        FakeKernel.put(UInt32(0x200), &b, 52 + 4)
+        FakeKernel.put(UInt32(0x10_0000), &b, 52 + 12)
+        FakeKernel.put(UInt32(0x100), &b, 52 + 16)
+        FakeKernel.put(UInt32(0x100), &b, 52 + 20)
+        if let pvhEntry {
+            FakeKernel.put(UInt32(4), &b, 84)        // PT_NOTE
+            FakeKernel.put(UInt32(0x300), &b, 84 + 4)
+            FakeKernel.put(UInt32(20), &b, 84 + 16)
+            FakeKernel.put(UInt32(4), &b, 0x300)
+            FakeKernel.put(UInt32(4), &b, 0x304)
+            FakeKernel.put(UInt32(18), &b, 0x308)
+            b.replaceSubrange(0x30C..<0x310, with: Array("Xen\0".utf8))
+            FakeKernel.put(pvhEntry, &b, 0x310)
+        }
+        return b
+    }
+
+    @Test("a 32-bit ELF with a PVH note starts at its PVH entry, as QEMU's -kernel does; without one it is refused")
+    func elf32() throws {
+        let plan = try LinuxLoader.plan(kernelPath: "k32", kernel: Self.elf32(pvhEntry: 0x10_0010), commandLine: "x",
+                                        initrdPath: nil, initrd: nil, ramSize: 64 << 20)
+        guard case let .pvh(eip, _, _, _) = plan.entry else {
+            Issue.record("expected the PVH entry")
+            return
+        }
+        #expect(eip == 0x10_0010)
+        #expect(throws: BootError.unsupportedKernel(path: "k32", why: "a 32-bit ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)")) {
+            _ = try ELFKernel(bytes: Self.elf32(pvhEntry: nil), path: "k32")
+        }
+        var wrongMachine = Self.elf32(pvhEntry: 0x10_0010)
+        wrongMachine[18] = 62  // x86-64 machine in a 32-bit file
+        #expect(throws: BootError.self) { _ = try ELFKernel(bytes: wrongMachine, path: "k32") }
     }
 }

@@ -45,6 +45,11 @@ struct JSONParserTests {
     @Test("control characters are escaped on output")
     func escaping() {
         #expect(JSONValue.string("a\u{01}\r\t").serialized == #""a\u0001\r\t""#)
+        // As QEMU 7.2 echoes the id "a\b\f\u0001\u001f/\u00e9\ud83d\ude00" (measured):
+        // short escapes, upper-case hex, everything past ASCII escaped,
+        // a surrogate pair above U+FFFF.
+        #expect(JSONValue.string("a\u{08}\u{0C}\u{01}\u{1F}/é😀\u{7F}").serialized
+                == #""a\b\f\u0001\u001F/\u00E9\uD83D\uDE00\u007F""#)
     }
 }
 

@@ -18,6 +18,7 @@ final class FakeMachine: QMPMachine {
     func systemPowerdown() throws(QMPError) { throw .generic("no ACPI") }
     func quit() { calls.append("quit") }
     func registersText() -> String { "RIP=0x1\nRAX=0x2" }
+    var emulationFallbacks: [(name: String, count: UInt64)] = [("int3", 7), ("clac", 0)]
 }
 
 @Suite("QMP session")
@@ -112,6 +113,20 @@ struct QMPSessionTests {
         let names = try send(#"{"execute":"query-commands"}"#)[0]["return"]
         guard case .array(let list) = names else { Issue.record("not a list"); return }
         #expect(list.contains(["name": "human-monitor-command"]))
+    }
+
+    @Test("query-stats: the VM-wide kvm provider counts the emulation fallbacks; no vCPU stats; bad targets refused")
+    func stats() throws {
+        _ = try send(#"{"execute":"qmp_capabilities"}"#)
+        let vm = try send(#"{"execute":"query-stats","arguments":{"target":"vm"}}"#)[0]["return"]
+        #expect(vm == .array([["provider": "kvm", "stats": .array([
+            ["name": "emulation_fallback_int3", "value": .int(7)], ["name": "emulation_fallback_clac", "value": .int(0)]])]]))
+        let other = try send(#"{"execute":"query-stats","arguments":{"target":"vm","providers":[{"provider":"cryptodev"}]}}"#)
+        #expect(other[0]["return"] == .array([]))
+        #expect(try send(#"{"execute":"query-stats","arguments":{"target":"vcpu"}}"#)[0]["return"] == .array([]))
+        let bad = try send(#"{"execute":"query-stats","arguments":{"target":"moon"}}"#)[0]
+        #expect(bad["error"]?["desc"] == "Parameter 'target' does not accept value 'moon'")
+        #expect(errorClass(try send(#"{"execute":"query-stats"}"#)[0]) == "GenericError")
     }
 
     @Test("HMP: info status and info registers; unknown commands say so")

@@ -151,6 +151,19 @@ struct GuestBootTests {
         }
     }
 
+    @Test("a 32-bit PVH ELF as -kernel: start_info and the command line reach it, the same on QEMU")
+    func pvh32() throws {
+        let args = ["-kernel", TestEnvironment.firmware("pvh-hello.elf"), "-append", "hello pvh"] + debugExitAtF4
+        let r = try runSwiftVMM(args + ["-no-reboot"])
+        #expect(r.stdout == "pvh-hello: start_info ok, command line: hello pvh\n")
+        #expect(r.status == 0x21)
+        #expect(r.stderr.isEmpty, "not Linux: nothing added to its command line; \(r.stderr)")
+        let q = try GuestProcess(executable: TestEnvironment.qemu,
+                                 arguments: ["-enable-kvm", "-display", "none", "-nodefaults", "-serial", "stdio"] + args)
+        #expect(q.waitForExit(timeout: 30) == 0x21)
+        #expect(q.stdout == r.stdout)
+    }
+
     @Test("-serial file:PATH writes the guest's output to the file")
     func serialToFile() throws {
         let path = TestEnvironment.temporaryPath("serial.txt")

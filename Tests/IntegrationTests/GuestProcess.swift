@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 
 /// An expect-style handle on a running program (swiftvmm or QEMU): read its
 /// output as it comes, wait for text with a timeout, send input, collect the
@@ -107,6 +108,14 @@ enum TestEnvironment {
 
     /// kvm_pvm emulates guest ring 0 and cannot emulate some instructions.
     static let hostIsPVM = FileManager.default.fileExists(atPath: "/sys/module/kvm_pvm")
+
+    /// A file `make TARGET` builds into Firmware/build/FOLDER, or a failed
+    /// requirement saying which target makes it.
+    static func requireBuilt(_ folder: String, _ file: String, target: String) throws -> String {
+        let path = firmware(folder) + "/" + file
+        try #require(FileManager.default.fileExists(atPath: path), "\(path) is missing: run `make \(target)`")
+        return path
+    }
 
     static func temporaryPath(_ name: String) -> String {
         NSTemporaryDirectory() + "swiftvmm-test-\(getpid())-\(UUID().uuidString.prefix(8))-" + name

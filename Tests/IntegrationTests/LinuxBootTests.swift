@@ -7,12 +7,8 @@ import Testing
 extension KVMGuests {
 @Suite("Linux boot (Debian cloud kernel)")
 struct LinuxBootTests {
-    static var kit: String { TestEnvironment.firmware("linux-debian") }
-
     func requireKit(_ file: String) throws -> String {
-        let path = LinuxBootTests.kit + "/" + file
-        try #require(FileManager.default.fileExists(atPath: path), "\(path) is missing: run `make linux-guest-debian`")
-        return path
+        try TestEnvironment.requireBuilt("linux-debian", file, target: "linux-guest-debian")
     }
 
     /// Boots `kernel` and waits for the early console to show the version,

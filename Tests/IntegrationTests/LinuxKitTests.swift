@@ -11,12 +11,8 @@ import Testing
 extension KVMGuests {
 @Suite("Linux kit kernel")
 struct LinuxKitTests {
-    static var kit: String { TestEnvironment.firmware("linux") }
-
     func requireKit(_ file: String) throws -> String {
-        let path = LinuxKitTests.kit + "/" + file
-        try #require(FileManager.default.fileExists(atPath: path), "\(path) is missing: run `make linux-guest`")
-        return path
+        try TestEnvironment.requireBuilt("linux", file, target: "linux-guest")
     }
 
     /// A fresh copy of the kit's root file system, removed by the caller.
