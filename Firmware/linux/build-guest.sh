@@ -36,6 +36,6 @@ mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
 make_root "$work/rootfs" "$here/rootfs-init" /sbin/init
 echo "swiftvmm kit root file system" > "$work/rootfs/etc/swiftvmm-kit"
 rm -f "$out/rootfs.ext4.tmp"
-mkfs.ext4 -q -F -L kitroot -d "$work/rootfs" "$out/rootfs.ext4.tmp" 64M
+mkfs.ext4 -q -F -L kitroot -d "$work/rootfs" "$out/rootfs.ext4.tmp" 64M >/dev/null
 mv "$out/rootfs.ext4.tmp" "$out/rootfs.ext4"
 echo "linux-guest: $out (vmlinux, bzImage, initramfs.cpio, rootfs.ext4)"

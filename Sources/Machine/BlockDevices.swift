@@ -13,10 +13,12 @@ final class BlockDevice: Sendable {
     let transport: VirtioPCITransport
     let function: PCIFunction
     let block: VirtioBlock
+    let path: String
     private let workFD: Int32
 
     init(drive: MachineConfig.DriveConfig, index: Int, vm: VirtualMachine, msi: any MSISender, memory: GuestMemory,
          platform: PCPlatform, ports: PortIOBus, mmio: MMIOBus) throws(MachineError) {
+        path = drive.path
         let backend: RawFileBackend
         do { backend = try RawFileBackend(path: drive.path, readOnly: drive.readOnly) } catch {
             throw .host(error.description)

@@ -151,17 +151,13 @@ final class EventLoop {
 }
 
 /// SIGINT, SIGTERM and SIGHUP arrive as a readable signalfd, so the loop can
-/// restore the terminal and stop cleanly. Blocked before any vCPU thread is
-/// started, so every thread inherits the mask.
+/// restore the terminal and stop cleanly. Every thread spawnThread starts
+/// blocks them too.
 final class SignalWatcher {
     let fd: Int32
 
     init() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGHUP)
+        var set = terminationSignals
         pthread_sigmask(SIG_BLOCK, &set, nil)
         fd = signalfd(-1, &set, Int32(SFD_CLOEXEC))
     }

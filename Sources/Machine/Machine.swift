@@ -220,6 +220,12 @@ public final class Machine {
         loop.announce = { [unowned self] event in self.announce(event) }
         let reason = loop.run()
         terminal.restore()
+        // Whatever stopped us (the guest, a monitor, a signal): the disks'
+        // batches in progress end, then what they wrote is made durable.
+        parts.setDevicesPaused(true)
+        for disk in parts.disks where !disk.block.flushBackend() {
+            Log.warning("\(disk.path): the final flush failed: \(errnoText(errno))")
+        }
         if let cause = reason.shutdownCause { announce(.shutdown(guest: cause.guest, reason: cause.reason)) }
         if let message = reason.message { Log.writeLine("swiftvmm: " + message) }
         if parts.config.exitStats { Log.writeLine(ExitStats.summary(runners.compactMap(\.stats))) }

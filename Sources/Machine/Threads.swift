@@ -16,6 +16,12 @@ func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) throws(Ma
     var thread = pthread_t()
     let r = pthread_create(&thread, nil, { raw in
         let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+        // The termination signals belong to the event loop's signalfd: a
+        // thread that left them unblocked would take their default action
+        // (the process dies without its clean stop). Blocked here, so it holds
+        // whenever and by whichever thread this one was started.
+        var set = terminationSignals
+        pthread_sigmask(SIG_BLOCK, &set, nil)
         _ = linux_host_set_thread_name(box.name)
         box.body()
         return nil
@@ -25,6 +31,14 @@ func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) throws(Ma
         throw .host("cannot start thread \(name): \(errnoText(r))")
     }
     return thread
+}
+
+/// SIGINT, SIGTERM and SIGHUP: a clean stop, read from the event loop's signalfd.
+var terminationSignals: sigset_t {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+    return set
 }
 
 /// The signal used to kick a vCPU thread out of KVM_RUN.

@@ -187,6 +187,47 @@ struct VirtioBlockTests {
         #expect(disk.calls.withLock { $0 } == ["flush"])
     }
 
+    /// An 8 GiB disk of zeros that keeps no data.
+    final class SparseDisk: BlockBackend {
+        let reads = Mutex(0)
+        var size: UInt64 { 8 << 30 }
+        var readOnly: Bool { false }
+        func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+            reads.withLock { $0 += 1 }
+            return true
+        }
+        func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Bool { true }
+        func flush() -> Bool { true }
+        func discard(at offset: UInt64, length: UInt64) -> Bool { true }
+        func writeZeroes(at offset: UInt64, length: UInt64) -> Bool { true }
+    }
+
+    @Test("a read whose buffers add up to 4 GiB or more gets IOERR before any I/O (it once trapped the VMM)")
+    func hugeRead() throws {
+        // 33 overlapping 128 MiB buffers: 4.125 GiB in 130 MiB of RAM, as
+        // a hostile guest would build it.
+        let memory = try GuestMemory(ramSize: 130 << 20)
+        var driver = MockDriverQueue(memory: memory, size: 64)
+        let disk = SparseDisk()
+        let device = VirtioBlock(backend: disk, serial: "huge")
+        let q = try SplitVirtqueue(layout: driver.layout, maximumSize: 256, memory: memory,
+                                   indirectDescriptors: false, eventIndex: false)
+        device.activate(queues: [q], features: device.offeredFeatures, memory: memory, interrupt: irq)
+        try memory.store(UInt32(0), at: GuestAddress(Self.header))  // IN
+        try memory.store(UInt64(0), at: GuestAddress(Self.header + 8))
+        try driver.setDescriptor(0, address: Self.header, length: 16, flags: 1, next: 1)
+        for i in 1...33 {
+            try driver.setDescriptor(UInt16(i), address: 0x10_0000, length: 128 << 20, flags: 1 | 2, next: UInt16(i + 1))
+        }
+        try driver.setDescriptor(34, address: Self.status, length: 1, flags: 2)
+        try memory.store(UInt8(0xEE), at: GuestAddress(Self.status))
+        try driver.offer(0)
+        device.processQueue()
+        #expect(try memory.load(UInt8.self, at: GuestAddress(Self.status)) == 1)  // VIRTIO_BLK_S_IOERR
+        #expect(try driver.usedEntry(0).length == 1)
+        #expect(disk.reads.withLock { $0 } == 0)
+    }
+
     @Test("a chain with no status byte goes back untouched; a broken queue is reported")
     mutating func brokenChains() throws {
         try driver.setDescriptor(0, address: Self.header, length: 16, flags: 0)

@@ -151,6 +151,22 @@ struct VirtioPCITransportTests {
         #expect(!irq.mayAccessMemory)
     }
 
+    @Test("NEEDS_RESET or FAILED: the device may no longer touch guest memory, whatever rings its doorbell")
+    func needsResetStopsService() throws {
+        _ = bringUp()
+        function.configWrite(offset: PCIConfigSpace.command, size: 2, value: 0x6)
+        let irq = try #require(device.activeInterrupt.withLock { $0 })
+        #expect(irq.mayAccessMemory)
+        transport.markNeedsReset()
+        #expect(!irq.mayAccessMemory)  // the ioeventfd path asks this before each batch
+        common(0x14, 0, size: 1)       // reset
+        _ = bringUp()
+        let again = try #require(device.activeInterrupt.withLock { $0 })
+        #expect(again.mayAccessMemory)
+        common(0x14, UInt64(status | VirtioStatus.failed.rawValue), size: 1)  // the driver gives up
+        #expect(!again.mayAccessMemory)
+    }
+
     @Test("the PCI_CFG window reads and writes the BARs through config space")
     func pciConfigWindow() {
         let cap = VirtioPCITransport.pciConfigWindow(function.config) ?? 0

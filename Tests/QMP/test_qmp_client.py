@@ -1,5 +1,6 @@
 """swiftvmm driven by qemu.qmp, QEMU's own QMP client, unmodified."""
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -178,6 +179,21 @@ def test_sigterm_is_a_shutdown_event(vm_factory):
     vm.proc.terminate()
     assert event(q, "SHUTDOWN")["data"] == {"guest": False, "reason": "host-signal"}
     assert vm.wait() == 0
+    assert not os.path.exists(vm.socket)
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_with_a_disk_is_a_clean_stop(vm_factory, tmp_path, signo):
+    """A termination signal with a disk attached (its I/O thread once took
+    the signal's default action: exit 143, no event, the socket left)."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    vm = vm_factory(extra=["-S", "-drive", f"file={disk},format=raw,if=virtio"])
+    q = client(vm.socket)
+    vm.proc.send_signal(signo)
+    assert event(q, "SHUTDOWN")["data"] == {"guest": False, "reason": "host-signal"}
+    assert vm.wait() == 0
+    assert f"terminating on signal {int(signo)}" in vm.proc.stderr.read().decode()
     assert not os.path.exists(vm.socket)
 
 

@@ -15,6 +15,8 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     static let queueSize: UInt16 = 256
     /// Data segments per request we accept (seg_max).
     static let segmentMax: UInt32 = 126
+    /// The largest data transfer one request may make, in bytes (exclusive).
+    static let maximumTransfer = UInt64(UInt32.max)
     static let maxDiscardSectors: UInt32 = 1 << 22
 
     // Feature bits (§5.2.3).
@@ -105,6 +107,10 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
         active.withLock { $0.paused = paused }
         if !paused { queueNotified(0) }
     }
+
+    /// Makes what was written durable (fdatasync for a writable image), as
+    /// the VMM stops.
+    public func flushBackend() -> Bool { backend.flush() }
 
     /// A doorbell: the requests run on the I/O thread (off the vCPU thread)
     /// when one is attached.
@@ -226,8 +232,11 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     /// sectors, within seg_max, and inside the disk.
     private func byteRange(sector: UInt64, buffers: [VirtqueueBuffer]) -> (start: UInt64, end: UInt64)? {
         guard !buffers.isEmpty, buffers.count <= Int(VirtioBlock.segmentMax) else { return nil }
+        // At most 126 buffers of < 4 GiB: the sum fits 64 bits. The used
+        // ring's len is 32 bits and counts the status byte too, so a
+        // transfer must stay under 4 GiB - 1 (QEMU answers IOERR as well).
         let bytes = buffers.reduce(UInt64(0)) { $0 + UInt64($1.length) }
-        guard bytes % VirtioBlock.sectorSize == 0, let end = checkedEnd(sector: sector, sectors: bytes / VirtioBlock.sectorSize) else {
+        guard bytes < VirtioBlock.maximumTransfer, bytes % VirtioBlock.sectorSize == 0, let end = checkedEnd(sector: sector, sectors: bytes / VirtioBlock.sectorSize) else {
             return nil
         }
         return (sector * VirtioBlock.sectorSize, end)

@@ -54,6 +54,16 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
     /// The PCI command register's bus-master enable: without it the device
     /// must not read or write guest memory (PCI 3.0 §6.2.2).
     private let busMaster = Atomic<Bool>(false)
+    /// DRIVER_OK without NEEDS_RESET or FAILED (§2.1.1, §2.1.2): whether the
+    /// device may serve its queues. Kept beside `state` so the device can ask
+    /// from any thread without its lock (a doorbell can reach the device by
+    /// ioeventfd, bypassing the notify-region check).
+    private let serving = Atomic<Bool>(false)
+
+    private func updateServing() {
+        let st = state.withLock { $0.status }
+        serving.store(st.contains(.driverOK) && !st.contains(.needsReset) && !st.contains(.failed), ordering: .releasing)
+    }
 
     public init(device: any VirtioDevice, memory: GuestMemory, msi: any MSISender, intx: any InterruptLine) {
         self.device = device
@@ -297,6 +307,7 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
             default: break
             }
         }
+        updateServing()
         if doReset { reset() }
         if let activate {
             let features = state.withLock { $0.driverFeatures }
@@ -341,6 +352,7 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
             s.queues = device.queueMaxSizes.map { Queue(size: $0) }
             s.configGeneration &+= 1
         }
+        serving.store(false, ordering: .releasing)
         intx.setLevel(false)
         device.reset()
     }
@@ -351,6 +363,7 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
     /// configuration interrupt (§2.1.2).
     public func markNeedsReset() {
         state.withLock { _ = $0.status.insert(.needsReset) }
+        serving.store(false, ordering: .releasing)
         raise(vectorFor: nil, isrBit: 2)
     }
 
@@ -360,7 +373,10 @@ public final class VirtioPCITransport: PCIDeviceModel, @unchecked Sendable {
         let transport: VirtioPCITransport
         func notifyQueue(_ index: Int) { transport.raise(vectorFor: index, isrBit: 1) }
         func notifyConfigChange() { transport.raise(vectorFor: nil, isrBit: 2) }
-        var mayAccessMemory: Bool { transport.busMaster.load(ordering: .acquiring) }
+        /// Bus mastering on, and the device live (not NEEDS_RESET or FAILED).
+        var mayAccessMemory: Bool {
+            transport.busMaster.load(ordering: .acquiring) && transport.serving.load(ordering: .acquiring)
+        }
     }
 
     /// MSI-X when enabled (the queue's or the config vector; none assigned
