@@ -35,12 +35,40 @@ final class GuestProcess: @unchecked Sendable {
     var stderr: String { output.state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
     var processID: Int32 { process.processIdentifier }
 
+    /// The exit status once the program has ended. Reaped here with
+    /// waitpid(WNOHANG): Foundation's own child monitoring was seen to leave
+    /// children of the test process as zombies (a VM in a test netns, its
+    /// netconsole listener), and then `isRunning` stays true and
+    /// `waitUntilExit` never returns.
+    private let reaped = Mutex<Int32?>(nil)
+
+    var isRunning: Bool { exitStatus == nil }
+
+    var exitStatus: Int32? {
+        if let s = reaped.withLock({ $0 }) { return s }
+        var status: Int32 = 0
+        let r = waitpid(process.processIdentifier, &status, WNOHANG)
+        if r == process.processIdentifier {
+            // WIFEXITED: the exit code; else 128 + the signal, as a shell says it.
+            let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            reaped.withLock { $0 = code }
+            return code
+        }
+        if r < 0 && errno == ECHILD && !process.isRunning {
+            // Foundation reaped it first.
+            let code = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+            reaped.withLock { $0 = code }
+            return code
+        }
+        return nil
+    }
+
     /// Waits until stdout contains `text`; false on timeout or exit.
     func expect(_ text: String, timeout: Double = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if stdout.contains(text) { return true }
-            if !process.isRunning {
+            if !isRunning {
                 Thread.sleep(forTimeInterval: 0.05)  // let the last output arrive
                 return stdout.contains(text)
             }
@@ -62,19 +90,19 @@ final class GuestProcess: @unchecked Sendable {
     /// The exit status, or nil if it did not end in time (then it is killed).
     func waitForExit(timeout: Double = 30) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        while isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            let killed = Date().addingTimeInterval(10)
+            while isRunning && Date() < killed { Thread.sleep(forTimeInterval: 0.01) }
             return nil
         }
-        process.waitUntilExit()
         Thread.sleep(forTimeInterval: 0.05)  // drain the pipes
-        return process.terminationStatus
+        return exitStatus
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        if isRunning { kill(process.processIdentifier, SIGKILL) }
         stdoutPipe.fileHandleForReading.readabilityHandler = nil
         stderrPipe.fileHandleForReading.readabilityHandler = nil
     }
