@@ -3,6 +3,10 @@ import Glibc
 /// Why a firmware or kernel image cannot be loaded. Each case names the file.
 public enum BootError: Error, CustomStringConvertible, Equatable {
     case cannotRead(path: String, errno: Int32)
+    /// A directory, device, FIFO or socket where a file is wanted.
+    case notARegularFile(path: String, kind: String)
+    /// A segment placed where RAM is not loadable (below 1 MiB, over the tables).
+    case segmentInReservedArea(path: String, address: UInt64)
     case emptyImage(path: String)
     case imageTooLarge(path: String, size: Int, limit: Int)
     case ramTooSmall(needed: UInt64, available: UInt64)
@@ -19,6 +23,9 @@ public enum BootError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .cannotRead(p, e): "cannot read '\(p)': \(String(cString: strerror(e)))"
+        case let .notARegularFile(p, k): "'\(p)' is \(k), not a file"
+        case let .segmentInReservedArea(p, a):
+            "kernel '\(p)' has a segment at 0x\(String(a, radix: 16)), below 1 MiB where the loader's tables and the BIOS area are"
         case let .emptyImage(p): "firmware image '\(p)' is empty"
         case let .imageTooLarge(p, s, l): "firmware image '\(p)' is \(s) bytes; the limit is \(l) bytes (\(l >> 20) MiB)"
         case let .ramTooSmall(n, a): "guest RAM is \(a >> 10) KiB; the firmware needs at least \(n >> 10) KiB"

@@ -10,12 +10,14 @@ public enum FileReader {
     }
 
     public static func read(_ path: String, limit: Int) throws(BootError) -> Outcome {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is
+        // refused below); it changes nothing for a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw .cannotRead(path: path, errno: errno) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .cannotRead(path: path, errno: errno) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .cannotRead(path: path, errno: EISDIR) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(path: path, kind: kind(of: st.st_mode)) }
         let size = Int(st.st_size)
         if size > limit { return .tooLarge(size) }
         var bytes = [UInt8](repeating: 0, count: size)
@@ -31,5 +33,17 @@ public enum FileReader {
         }
         if done < size { bytes.removeLast(size - done) }
         return .contents(bytes)
+    }
+
+    /// What a non-regular file is, in words (stat(2) st_mode types).
+    static func kind(of mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: "a directory"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        default: "not a regular file"
+        }
     }
 }

@@ -101,9 +101,10 @@ public enum LinuxLoader {
         var kernelEnd: UInt64 = 0
         for seg in elf.segments {
             let end = seg.physicalAddress + seg.memorySize
-            guard seg.physicalAddress >= 0x10_0000, end <= lowRAMEnd else {
-                throw .kernelDoesNotFit(path: kernelPath, needed: end, available: ramSize)
+            guard seg.physicalAddress >= 0x10_0000 else {
+                throw .segmentInReservedArea(path: kernelPath, address: seg.physicalAddress)
             }
+            guard end <= lowRAMEnd else { throw .kernelDoesNotFit(path: kernelPath, needed: end, available: ramSize) }
             kernelEnd = max(kernelEnd, end)
             var bytes = Array(kernel[seg.fileOffset..<(seg.fileOffset + seg.fileSize)])
             bytes += [UInt8](repeating: 0, count: Int(seg.memorySize) - seg.fileSize)  // .bss

@@ -101,6 +101,7 @@ public struct CommandLineParser {
             default: break
             }
         }
+        try OptionValues.requireUnique((config.drives + unattached).compactMap(\.id), kind: "drive")
         config.nics = try network.cards()
         if serials.count > 1 { throw CommandLineError("-serial: only one serial port (COM1) is supported") }
         if let s = serials.first {
@@ -162,11 +163,13 @@ public struct CommandLineParser {
     func drive(_ value: String) throws(CommandLineError) -> (MachineConfig.DriveConfig, Bool) {
         let (first, rest) = OptionValues.keyValueList(value)
         let options = (first.contains("=") ? OptionValues.keyValueList("x," + first).options : []) + rest
-        var path: String?, readOnly = false, id: String?, interface: String?
+        var path: String?, readOnly = false, id: String?, interface: String?, format: String?
         for (key, v) in options {
             switch key {
             case "file": path = v
-            case "format": guard v == "raw" else { throw CommandLineError("-drive: format=\(v) is not supported (raw only)") }
+            case "format":
+                guard v == "raw" else { throw CommandLineError("-drive: format=\(v) is not supported (raw only)") }
+                format = v
             case "if": interface = v
             case "readonly":
                 guard v == "on" || v == "off" else { throw CommandLineError("-drive: readonly takes on or off") }
@@ -175,16 +178,16 @@ public struct CommandLineParser {
                 guard v == "none" || v == "writeback" else {
                     throw CommandLineError("-drive: cache=\(v) is not supported (none or writeback)")
                 }
-            case "id": id = v
+            case "id": id = try OptionValues.identifier(v, option: "-drive")
             default: throw CommandLineError("-drive: unknown option '\(key)'")
             }
         }
         guard let path, !path.isEmpty else { throw CommandLineError("-drive '\(value)': file=PATH is missing") }
         switch interface {
-        case "virtio": return (.init(path: path, readOnly: readOnly, id: id), true)
+        case "virtio": return (.init(path: path, readOnly: readOnly, id: id, format: format), true)
         case "none":
             guard id != nil else { throw CommandLineError("-drive '\(value)': if=none needs id=ID for -device virtio-blk-pci,drive=ID") }
-            return (.init(path: path, readOnly: readOnly, id: id), false)
+            return (.init(path: path, readOnly: readOnly, id: id, format: format), false)
         case nil: throw CommandLineError("-drive '\(value)': add if=virtio (there is no IDE controller)")
         case let other?: throw CommandLineError("-drive '\(value)': if=\(other) is not supported (virtio or none)")
         }

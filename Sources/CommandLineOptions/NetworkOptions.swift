@@ -24,13 +24,13 @@ struct NetworkOptions {
         var id: String?, tapName: String?
         for (key, v) in options {
             switch key {
-            case "id": id = v
+            case "id": id = try OptionValues.identifier(v, option: "-netdev")
             case "ifname": tapName = v
             default: try Self.tapOption(key, v, option: "-netdev")
             }
         }
         guard let id, !id.isEmpty else { throw CommandLineError("-netdev '\(value)': id=ID is missing") }
-        guard !netdevs.contains(where: { $0.id == id }) else { throw CommandLineError("-netdev: duplicate id '\(id)'") }
+        guard !netdevs.contains(where: { $0.id == id }) else { throw CommandLineError("Duplicate ID '\(id)' for netdev") }
         netdevs.append(Netdev(id: id, tapName: tapName))
     }
 
@@ -42,7 +42,7 @@ struct NetworkOptions {
         for (key, v) in options {
             switch key {
             case "netdev": netdev = v
-            case "id": id = v
+            case "id": id = try OptionValues.identifier(v, option: "-device")
             case "mac": mac = try Self.mac(v)
             default: throw CommandLineError("-device virtio-net-pci: unknown property '\(key)'")
             }
@@ -60,7 +60,7 @@ struct NetworkOptions {
         for (key, v) in options {
             switch key {
             case "ifname": tapName = v
-            case "id": id = v
+            case "id": id = try OptionValues.identifier(v, option: "-nic")
             case "mac": mac = try Self.mac(v)
             case "model":
                 guard v == "virtio-net-pci" || v == "virtio" else {
@@ -74,6 +74,7 @@ struct NetworkOptions {
 
     /// The cards, each with its tap; every -netdev used exactly once.
     func cards() throws(CommandLineError) -> [MachineConfig.NICConfig] {
+        try OptionValues.requireUnique(requested.compactMap(\.id), kind: "device")
         var used = Set<String>()
         var out: [MachineConfig.NICConfig] = []
         for (index, card) in requested.enumerated() {

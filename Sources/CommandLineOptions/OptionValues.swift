@@ -36,4 +36,25 @@ enum OptionValues {
         }
         return (items.first ?? "", options)
     }
+
+    /// QEMU's rule for ids (util/id.c, id_wellformed): a letter, then
+    /// letters, digits, '-', '.' and '_'. Returns the id, or QEMU's error.
+    static func identifier(_ id: String, option: String) throws(CommandLineError) -> String {
+        let bytes = Array(id.utf8)
+        func letter(_ c: UInt8) -> Bool { (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) }
+        func other(_ c: UInt8) -> Bool { letter(c) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E || c == 0x5F }
+        guard let first = bytes.first, letter(first), bytes.dropFirst().allSatisfy(other) else {
+            throw CommandLineError("\(option): Parameter 'id' expects an identifier "
+                                   + "(letters, digits, '-', '.', '_', starting with a letter)")
+        }
+        return id
+    }
+
+    /// QEMU's "Duplicate ID 'x' for KIND" when `ids` repeats one.
+    static func requireUnique(_ ids: [String], kind: String) throws(CommandLineError) {
+        var seen: Set<String> = []
+        for id in ids where !seen.insert(id).inserted {
+            throw CommandLineError("Duplicate ID '\(id)' for \(kind)")
+        }
+    }
 }

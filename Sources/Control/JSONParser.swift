@@ -42,6 +42,8 @@ public struct JSONParser {
         case UInt8(ascii: "f"): try keyword("false"); return .bool(false)
         case UInt8(ascii: "n"): try keyword("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        // QEMU's words for a closing bracket where a value should be.
+        case UInt8(ascii: "}"), UInt8(ascii: "]"): throw ParseError(message: "expecting value")
         default: throw error("invalid character '\(printable(bytes[i]))'")
         }
     }

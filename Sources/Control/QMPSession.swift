@@ -28,6 +28,9 @@ public final class QMPSession {
                 return reply(id: nil, .failure(.generic("JSON message of \(n) bytes exceeds the \(splitter.limit)-byte limit")))
             case .complete(let bytes):
                 return handle(bytes)
+            case .lexicalError(let token):
+                // QEMU's text (the reply's string escaping shows the bytes).
+                return reply(id: nil, .failure(.generic("JSON parse error, stray '\(String(decoding: token, as: UTF8.self))'")))
             }
         }
     }

@@ -20,8 +20,21 @@ final class BlockDevice: Sendable {
          platform: PCPlatform, ports: PortIOBus, mmio: MMIOBus) throws(MachineError) {
         path = drive.path
         let backend: RawFileBackend
-        do { backend = try RawFileBackend(path: drive.path, readOnly: drive.readOnly) } catch {
+        do {
+            backend = try RawFileBackend(path: drive.path, readOnly: drive.readOnly, formatProbed: drive.format == nil)
+        } catch {
             throw .host(error.description)
+        }
+        if drive.format == nil {
+            // QEMU probes too; unlike it we cannot open the other formats yet,
+            // and never attach one as raw.
+            if let detected = ImageFormat.detect(backend.header()) {
+                throw .host("'\(drive.path)' is a \(detected) image (its header says so): only raw images can be "
+                            + "attached; it is not used as raw (format=raw would expose its bytes as they are)")
+            }
+            Log.warning("Image format was not specified for '\(drive.path)' and probing guessed raw. Automatically "
+                        + "detecting the format is dangerous for raw images, write operations on block 0 will be "
+                        + "restricted. Specify the 'raw' format explicitly to remove the restrictions.")
         }
         let fd = eventfd(0, Int32(EFD_CLOEXEC))
         guard fd >= 0 else { throw .host("eventfd failed: \(errnoText(errno))") }

@@ -50,10 +50,13 @@ public struct MachineConfig: Sendable, Equatable {
         public var path: String
         public var readOnly: Bool
         public var id: String?
-        public init(path: String, readOnly: Bool, id: String? = nil) {
+        /// `format=`; nil: probed from the image's header, as QEMU does.
+        public var format: String?
+        public init(path: String, readOnly: Bool, id: String? = nil, format: String? = nil) {
             self.path = path
             self.readOnly = readOnly
             self.id = id
+            self.format = format
         }
     }
 

@@ -51,7 +51,7 @@ struct FirmwareImageTests {
         #expect(throws: BootError.cannotRead(path: "/nonexistent", errno: ENOENT)) {
             _ = try FirmwareImage.load(path: "/nonexistent")
         }
-        #expect(throws: BootError.cannotRead(path: "/", errno: EISDIR)) { _ = try FirmwareImage.load(path: "/") }
+        #expect(throws: BootError.notARegularFile(path: "/", kind: "a directory")) { _ = try FirmwareImage.load(path: "/") }
         #expect(BootError.cannotRead(path: "/x", errno: ENOENT).description == "cannot read '/x': No such file or directory")
     }
 

@@ -1,4 +1,5 @@
 @testable import Boot
+import Glibc
 import Memory
 import Testing
 
@@ -221,5 +222,29 @@ struct LinuxLoaderTests {
         var wrongMachine = Self.elf32(pvhEntry: 0x10_0010)
         wrongMachine[18] = 62  // x86-64 machine in a 32-bit file
         #expect(throws: BootError.self) { _ = try ELFKernel(bytes: wrongMachine, path: "k32") }
+    }
+}
+
+@Suite("Boot files that are not what they should be")
+struct BootFileTests {
+    @Test("a device, a directory or a FIFO as a kernel, initrd or BIOS: an error naming what it is")
+    func notRegularFiles() throws {
+        let fifo = "/tmp/swiftvmm-test-fifo-\(getpid())"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        for (path, kind) in [("/dev/null", "a character device"), ("/tmp", "a directory"), (fifo, "a FIFO")] {
+            #expect(throws: BootError.notARegularFile(path: path, kind: kind)) { _ = try FileReader.read(path, limit: 1 << 20) }
+            #expect(BootError.notARegularFile(path: path, kind: kind).description == "'\(path)' is \(kind), not a file")
+        }
+    }
+
+    @Test("an ELF segment below 1 MiB is named as such, not as a lack of RAM")
+    func lowSegment() {
+        var low = FakeKernel.elf()
+        FakeKernel.put(UInt64(0x8000), &low, 64 + 24)  // p_paddr
+        #expect(throws: BootError.segmentInReservedArea(path: "k", address: 0x8000)) {
+            _ = try LinuxLoader.plan(kernelPath: "k", kernel: low, commandLine: "", initrdPath: nil, initrd: nil,
+                                     ramSize: 128 << 20)
+        }
     }
 }

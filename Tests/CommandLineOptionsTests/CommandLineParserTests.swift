@@ -37,6 +37,18 @@ struct CommandLineParserTests {
         #expect(error(["-d", "in_asm"]) == "-d in_asm: unknown logging item 'in_asm' (-d help lists them)")
     }
 
+    @Test("ids: QEMU's identifier rule, and unique per kind (drive, netdev, device)")
+    func ids() {
+        #expect(error(["-drive", "file=a,if=none,id=d0", "-drive", "file=b,if=virtio,id=d0"]) == "Duplicate ID 'd0' for drive")
+        #expect(error(["-drive", "file=a,if=virtio,id="])?.hasPrefix("-drive: Parameter 'id' expects an identifier") == true)
+        #expect(error(["-drive", "file=a,if=virtio,id=0abc"])?.hasPrefix("-drive: Parameter 'id' expects an identifier") == true)
+        #expect(error(["-netdev", "tap,id=n 1"])?.hasPrefix("-netdev: Parameter 'id' expects an identifier") == true)
+        #expect(error(["-nic", "tap,id=c", "-nic", "tap,id=c"]) == "Duplicate ID 'c' for device")
+        #expect(error(["-drive", "file=a,if=virtio,id=a-b.c_d"]) == nil)
+        // Kinds are separate namespaces, as in QEMU.
+        #expect(error(["-drive", "file=a,if=virtio,id=x", "-nic", "tap,id=x"]) == nil)
+    }
+
     @Test("defaults: 128 MiB, one vCPU, serial on stdio")
     func defaults() throws {
         let c = try config([])
@@ -151,7 +163,8 @@ struct CommandLineParserTests {
     func drives() throws {
         let c = try config(["-drive", "file=/tmp/a.img,format=raw,if=virtio,readonly=on,cache=none",
                             "-drive", "id=d1,if=none,file=/tmp/b.img", "-device", "virtio-blk-pci,drive=d1"])
-        #expect(c.drives == [.init(path: "/tmp/a.img", readOnly: true), .init(path: "/tmp/b.img", readOnly: false, id: "d1")])
+        #expect(c.drives == [.init(path: "/tmp/a.img", readOnly: true, format: "raw"),
+                             .init(path: "/tmp/b.img", readOnly: false, id: "d1")])  // no format=: probed
         #expect(error(["-drive", "file=/tmp/a.img"]) == "-drive 'file=/tmp/a.img': add if=virtio (there is no IDE controller)")
         #expect(error(["-drive", "file=/tmp/a.img,if=virtio,format=qcow2"]) == "-drive: format=qcow2 is not supported (raw only)")
         #expect(error(["-drive", "if=virtio"]) != nil)
@@ -196,7 +209,7 @@ struct CommandLineParserTests {
         #expect(error(["-netdev", "tap,id=n0,vhost=on"])?.contains("vhost=on is not supported") == true)
         #expect(error(["-netdev", "user,id=n0"]) == "-netdev user: not supported (there is no user-mode network stack; use tap)")
         #expect(error(["-netdev", "tap,ifname=t"]) == "-netdev 'tap,ifname=t': id=ID is missing")
-        #expect(error(["-netdev", "tap,id=a", "-netdev", "tap,id=a"]) == "-netdev: duplicate id 'a'")
+        #expect(error(["-netdev", "tap,id=a", "-netdev", "tap,id=a"]) == "Duplicate ID 'a' for netdev")
         #expect(error(["-netdev", "tap,id=a"]) == "-netdev id=a is not used by any -device virtio-net-pci,netdev=a")
         #expect(error(["-device", "virtio-net-pci,netdev=x"]) == "-device virtio-net-pci: no -netdev with id=x")
         #expect(error(["-device", "virtio-net-pci"]) == "-device virtio-net-pci: netdev=ID is missing")

@@ -60,6 +60,7 @@ struct JSONStreamSplitterTests {
             switch $0 {
             case .complete(let b): String(decoding: b, as: UTF8.self)
             case .tooLarge(let n): "<\(n)>"
+            case .lexicalError(let t): "!" + String(decoding: t, as: UTF8.self)
             }
         }
     }

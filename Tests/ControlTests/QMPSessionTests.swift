@@ -156,6 +156,27 @@ struct QMPSessionTests {
         #expect(replies[1]?["return"]?["status"] == "running")
     }
 
+    @Test("a raw newline or control byte inside a string: QEMU's GenericError, then the next command works")
+    func lexicalErrors() throws {
+        _ = try send(#"{"execute":"qmp_capabilities"}"#)
+        // The case that once swallowed every later command. QEMU 7.2's
+        // three answers (measured): the stray token, the '}' left after
+        // recovery, then the next command.
+        let broken = try send("{\"execute\":\"query-\nstatus\"}{\"execute\":\"query-status\"}")
+        #expect(broken.count == 3)
+        #expect(broken[0]["error"]?["desc"] == "JSON parse error, stray '\"query-\n'")
+        #expect(broken[1]["error"]?["desc"] == "JSON parse error, expecting value")
+        #expect(broken[2]["return"]?["status"] == "running")
+        // QEMU 7.2 answers this one (measured) with: stray '"é😀\u007F\u0001'.
+        let control = try send("{\"execute\":\"qmp_capabilities\",\"id\":\"é😀\u{7F}\u{01}\"}\n{\"execute\":\"query-status\"}")
+        #expect(control.first?["error"]?["desc"] == .string("JSON parse error, stray '\"é😀\u{7F}\u{01}'"))
+        #expect(control.last?["return"]?["status"] == "running")
+        // A byte 0xFE/0xFF is an error anywhere; recovery resumes at '{'.
+        let ff = try session.receive([0xFF] + Array(#"garbage{"execute":"query-status"}"#.utf8)).map { try JSONParser.parse($0) }
+        #expect(ff.first?["error"]?["desc"] == "JSON parse error, stray '\u{FFFD}'")
+        #expect(ff.last?["return"]?["status"] == "running")
+    }
+
     @Test("events are written timestamp first, data last")
     func events() {
         #expect(QMPSession.event("STOP", data: nil, seconds: 1, microseconds: 2)

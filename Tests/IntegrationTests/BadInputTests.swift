@@ -43,6 +43,41 @@ struct BadInputTests {
         try expectOneLineError(["-bios", "/nonexistent/bios.bin"], mentions: "'/nonexistent/bios.bin': No such file")
     }
 
+    @Test("a device or directory as kernel, initrd or BIOS says what it is", arguments: [
+        (["-kernel", "/dev/null"], "'/dev/null' is a character device, not a file"),
+        (["-bios", "/tmp"], "'/tmp' is a directory, not a file"),
+        (["-kernel", "/dev/null", "-initrd", "/dev/zero"], "is a character device, not a file"),
+    ])
+    func notFiles(args: [String], mentions: String) throws {
+        try expectOneLineError(args, mentions: mentions)
+    }
+
+    @Test("a qcow2 image without format= is refused, never attached as raw; its bytes stay as they were")
+    func qcow2Probed() throws {
+        let path = TestEnvironment.temporaryPath("disk.qcow2")
+        var header = [UInt8](repeating: 0, count: 1 << 20)
+        header.replaceSubrange(0..<8, with: [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(header)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try expectOneLineError(["-bios", TestEnvironment.firmware("hello.bin"), "-drive", "file=\(path),if=virtio"],
+                               mentions: "is a qcow2 image (its header says so)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(header))
+    }
+
+    @Test("a raw image without format= is probed as raw, with QEMU's warning")
+    func rawProbed() throws {
+        let path = TestEnvironment.temporaryPath("disk.raw")
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 1 << 20)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin"), "-drive", "file=\(path),if=virtio"]
+                                + debugExitAtF4)
+        #expect(r.status == 0x21)
+        #expect(r.stderr.contains("Image format was not specified for '\(path)' and probing guessed raw."))
+        let explicit = try runSwiftVMM(["-bios", TestEnvironment.firmware("hello.bin"),
+                                        "-drive", "file=\(path),format=raw,if=virtio"] + debugExitAtF4)
+        #expect(explicit.stderr.isEmpty)
+    }
+
     @Test("empty firmware image") func emptyFirmware() throws {
         let path = TestEnvironment.temporaryPath("empty.bin")
         #expect(FileManager.default.createFile(atPath: path, contents: Data()))

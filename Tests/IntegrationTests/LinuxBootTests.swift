@@ -61,7 +61,8 @@ struct LinuxBootTests {
             (["-kernel", truncated], "is truncated"),
             (["-kernel", text], "is not a Linux kernel"),
             (["-kernel", bz, "-initrd", bigInitrd, "-m", "256M"], "initrd"),
-            (["-kernel", bz, "-append", String(repeating: "a", count: 3000)], "command line is 3000 bytes; the kernel accepts at most 2047"),
+            // 3000 bytes typed (on kvm_pvm the VMM adds its 26): over the limit either way.
+            (["-kernel", bz, "-append", String(repeating: "a", count: 3000)], "bytes; the kernel accepts at most 2047"),
             (["-kernel", bz, "-m", "32M"], "needs guest RAM"),
             (["-initrd", bigInitrd, "-bios", TestEnvironment.firmware("hello.bin")], "-initrd needs -kernel"),
         ]

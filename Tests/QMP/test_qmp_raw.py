@@ -59,6 +59,9 @@ def vm(vm_factory):
     (b'{"execute": "stop", "arguments": {"now": true}}', "GenericError"),  # unexpected argument
     (b'{"execute": "no-such-command"}', "CommandNotFound"),
     (b'{"execute": "query-status\xff\xfe"}', "GenericError"),      # invalid UTF-8
+    (b'{"execute": "query-\nstatus"}', "GenericError"),           # a raw newline in a string
+    (b'{"execute": "sto\n', "GenericError"),                       # ... never closed: once swallowed all that came after
+    (b'{"execute": "query-status\x01"}', "GenericError"),        # a control byte in a string
 ])
 def test_bad_input_gets_an_error_and_the_session_goes_on(vm, data, cls):
     c = Raw(vm.socket)
@@ -72,6 +75,16 @@ def test_bad_input_gets_an_error_and_the_session_goes_on(vm, data, cls):
         r = c.reply()
         assert r["error"]["class"] == cls, r
         assert r["error"]["desc"]
+        # A lexical error is followed, as in QEMU, by one error per stray
+        # token until the lexer is back in step (at most a few here); then
+        # commands work again.
+        c.send(b'{"execute":"query-status"}')
+        for _ in range(5):
+            r = c.reply()
+            if "return" in r:
+                break
+            assert r["error"]["class"] == "GenericError", r
+        assert r["return"]["status"] == "running"
     assert c.status() == "running"
 
 

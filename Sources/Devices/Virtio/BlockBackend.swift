@@ -32,13 +32,21 @@ public enum BlockBackendError: Error, CustomStringConvertible, Equatable {
 /// A raw image file: pread/pwrite, fdatasync for flush, fallocate for
 /// discard and write-zeroes. Locked with flock (exclusive for read-write,
 /// shared for read-only) so two VMMs cannot both write it.
+///
+/// When its format was probed rather than given (`format=` absent), a write
+/// that would make block 0 look like another format (ImageFormat) is
+/// refused, as QEMU restricts it: a guest cannot turn a raw image into one
+/// that is probed as qcow2 the next time.
 public final class RawFileBackend: BlockBackend {
     public let size: UInt64
     public let readOnly: Bool
     private let fd: Int32
+    private let guardsBlockZero: Bool
 
-    public init(path: String, readOnly: Bool) throws(BlockBackendError) {
-        let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+    public init(path: String, readOnly: Bool, formatProbed: Bool = false) throws(BlockBackendError) {
+        guardsBlockZero = formatProbed
+        // O_NONBLOCK: a FIFO must not block the open (it is refused below).
+        let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw .cannotOpen(path: path, errno: errno) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
@@ -62,8 +70,22 @@ public final class RawFileBackend: BlockBackend {
         }
     }
 
+    /// The image's first bytes (up to ImageFormat.probeSize), for probing.
+    public func header() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: Int(min(size, UInt64(ImageFormat.probeSize))))
+        let ok = bytes.withUnsafeMutableBytes { read(at: 0, into: $0) }
+        return ok ? bytes : []
+    }
+
     public func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Bool {
         guard !readOnly else { return false }
+        if guardsBlockZero && offset < UInt64(ImageFormat.probeSize) && buffer.count > 0 {
+            var block = header()
+            block += [UInt8](repeating: 0, count: max(0, ImageFormat.probeSize - block.count))
+            let n = min(buffer.count, ImageFormat.probeSize - Int(offset))
+            for i in 0..<n { block[Int(offset) + i] = buffer[i] }
+            if ImageFormat.detect(block) != nil { return false }
+        }
         return RawFileBackend.transferAll(buffer.count) { done in
             pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
         }
