@@ -18,7 +18,7 @@ public struct CommandLineParser {
     /// Options that take a value.
     static let valued: Set<String> = ["m", "smp", "bios", "kernel", "initrd", "append", "serial", "device",
                                       "display", "name", "log-level", "qmp", "cpu", "drive", "debugcon", "global",
-                                      "netdev", "nic", "d"]
+                                      "netdev", "nic", "d", "qmp-max-clients"]
     /// Options that are flags.
     static let flags: Set<String> = ["no-reboot", "nographic", "nodefaults", "enable-kvm", "S", "h", "help",
                                      "version", "exit-stats"]
@@ -96,6 +96,11 @@ public struct CommandLineParser {
                 if value == "help" { return .logItemsHelp }
                 config.logFallbacks = try logItems(value).contains("fallbacks")
             case "cpu": config.cpuFeatureChanges = try cpu(value)
+            case "qmp-max-clients":
+                guard let n = Int(value), n >= 1, n <= 4096 else {
+                    throw CommandLineError("-qmp-max-clients '\(value)': expected a number from 1 to 4096")
+                }
+                config.qmpClientLimit = n
             case "qmp":
                 do { qmp.append(try QMPEndpoint.parse(value)) } catch { throw CommandLineError(error.description) }
             default: break
@@ -328,6 +333,7 @@ public struct CommandLineParser {
       -exit-stats          print the VMM's own time per exit at the end
       -log-level LEVEL     error, warning (default), info, debug
       -d ITEM[,ITEM]       log items (as QEMU's -d): fallbacks, guest_errors; -d help
+      -qmp-max-clients N   QMP clients connected at once, over all -qmp endpoints (default 64)
       -h, -help            this text
       -version             version
 

@@ -35,6 +35,7 @@ public final class QMPServer {
     private let adapter: MachineAdapter
     private var listeners: [Listener] = []
     private var clients: [Int32: Client] = [:]
+    private var warnedAboutLimit = false
 
     /// Opens every listener now, so a bad endpoint fails before the VM runs.
     public init(endpoints: [QMPEndpoint], machine: Machine) throws(ServerError) {
@@ -118,6 +119,16 @@ public final class QMPServer {
     // MARK: clients
 
     private func adopt(_ fd: Int32) {
+        // Over the limit a connection is closed at once, before any greeting:
+        // idle clients cannot use up the VMM's descriptors.
+        guard clients.count < machine.config.qmpClientLimit else {
+            close(fd)
+            if !warnedAboutLimit {
+                warnedAboutLimit = true
+                Log.warning("QMP: \(machine.config.qmpClientLimit) clients are connected; further connections are closed")
+            }
+            return
+        }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let client = Client(fd: fd, session: QMPSession(machine: adapter))

@@ -37,6 +37,8 @@ public struct MachineConfig: Sendable, Equatable {
     public var logLevel: LogLevel = .warning
     /// `-d fallbacks`: log every instruction the VMM completes for the host's emulator.
     public var logFallbacks = false
+    /// Most QMP clients connected at once, over all endpoints (`-qmp-max-clients`).
+    public var qmpClientLimit = 64
     /// What this host's KVM cannot do (detected; tests may set it).
     public var hostQuirks = HostQuirks.detect()
     /// `-debugcon`: QEMU's debug console port and where its bytes go.

@@ -49,6 +49,13 @@ struct CommandLineParserTests {
         #expect(error(["-drive", "file=a,if=virtio,id=x", "-nic", "tap,id=x"]) == nil)
     }
 
+    @Test("-qmp-max-clients: 1 to 4096, default 64")
+    func qmpClientLimit() throws {
+        #expect(try config(["-bios", "x"]).qmpClientLimit == 64)
+        #expect(try config(["-bios", "x", "-qmp-max-clients", "3"]).qmpClientLimit == 3)
+        #expect(error(["-qmp-max-clients", "0"]) == "-qmp-max-clients '0': expected a number from 1 to 4096")
+    }
+
     @Test("defaults: 128 MiB, one vCPU, serial on stdio")
     func defaults() throws {
         let c = try config([])

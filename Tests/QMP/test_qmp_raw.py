@@ -126,3 +126,21 @@ def test_disconnect_mid_message_does_not_affect_the_vm(vm):
     before = vm.serial_text().count("tick")
     time.sleep(0.5)
     assert vm.serial_text().count("tick") > before
+
+
+def test_client_limit(vm_factory):
+    """-qmp-max-clients: connections past the limit are closed without a
+    greeting; once a client leaves, a new one is served."""
+    vm = vm_factory(extra=["-qmp-max-clients", "2"])
+    a, b = Raw(vm.socket), Raw(vm.socket)
+    over = socket.socket(socket.AF_UNIX)
+    over.connect(vm.socket)
+    over.settimeout(5)
+    assert over.recv(100) == b""
+    over.close()
+    assert a.status() == "running" and b.status() == "running"
+    a.f.close()  # the socket closes with its last reference
+    a.close()
+    time.sleep(0.2)
+    c = Raw(vm.socket)
+    assert c.status() == "running"
