@@ -168,7 +168,7 @@ public struct CommandLineParser {
     func drive(_ value: String) throws(CommandLineError) -> (MachineConfig.DriveConfig, Bool) {
         let (first, rest) = OptionValues.keyValueList(value)
         let options = (first.contains("=") ? OptionValues.keyValueList("x," + first).options : []) + rest
-        var path: String?, readOnly = false, id: String?, interface: String?, format: String?
+        var path: String?, readOnly = false, id: String?, interface: String?, format: String?, locking = true
         for (key, v) in options {
             switch key {
             case "file": path = v
@@ -184,15 +184,19 @@ public struct CommandLineParser {
                     throw CommandLineError("-drive: cache=\(v) is not supported (none or writeback)")
                 }
             case "id": id = try OptionValues.identifier(v, option: "-drive")
+            case "file.locking":
+                // QEMU: on, off, or auto (on where the host supports OFD locks, as Linux does).
+                guard ["on", "off", "auto"].contains(v) else { throw CommandLineError("-drive: file.locking takes on, off or auto") }
+                locking = v != "off"
             default: throw CommandLineError("-drive: unknown option '\(key)'")
             }
         }
         guard let path, !path.isEmpty else { throw CommandLineError("-drive '\(value)': file=PATH is missing") }
         switch interface {
-        case "virtio": return (.init(path: path, readOnly: readOnly, id: id, format: format), true)
+        case "virtio": return (.init(path: path, readOnly: readOnly, id: id, format: format, locking: locking), true)
         case "none":
             guard id != nil else { throw CommandLineError("-drive '\(value)': if=none needs id=ID for -device virtio-blk-pci,drive=ID") }
-            return (.init(path: path, readOnly: readOnly, id: id, format: format), false)
+            return (.init(path: path, readOnly: readOnly, id: id, format: format, locking: locking), false)
         case nil: throw CommandLineError("-drive '\(value)': add if=virtio (there is no IDE controller)")
         case let other?: throw CommandLineError("-drive '\(value)': if=\(other) is not supported (virtio or none)")
         }

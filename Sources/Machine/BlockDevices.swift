@@ -21,7 +21,8 @@ final class BlockDevice: Sendable {
         path = drive.path
         let backend: RawFileBackend
         do {
-            backend = try RawFileBackend(path: drive.path, readOnly: drive.readOnly, formatProbed: drive.format == nil)
+            backend = try RawFileBackend(path: drive.path, readOnly: drive.readOnly, formatProbed: drive.format == nil,
+                                         locking: drive.locking)
         } catch {
             throw .host(error.description)
         }

@@ -54,11 +54,14 @@ public struct MachineConfig: Sendable, Equatable {
         public var id: String?
         /// `format=`; nil: probed from the image's header, as QEMU does.
         public var format: String?
-        public init(path: String, readOnly: Bool, id: String? = nil, format: String? = nil) {
+        /// `file.locking=off`: no image locks (QEMU's option).
+        public var locking: Bool
+        public init(path: String, readOnly: Bool, id: String? = nil, format: String? = nil, locking: Bool = true) {
             self.path = path
             self.readOnly = readOnly
             self.id = id
             self.format = format
+            self.locking = locking
         }
     }
 

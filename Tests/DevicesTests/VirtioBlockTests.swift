@@ -273,18 +273,26 @@ struct RawFileBackendTests {
         #expect(!back.withUnsafeMutableBytes { b.read(at: 8000, into: $0) })  // short read past the end
     }
 
-    @Test("a writer holds an exclusive lock: a second writer or reader is refused; readers share")
+    @Test("QEMU's lock bytes: a second writer or a reader is refused while one writes; readers share; file.locking=off")
     func locking() throws {
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             let first = try RawFileBackend(path: path, readOnly: false)
-            #expect(throws: BlockBackendError.locked(path: path)) { _ = try RawFileBackend(path: path, readOnly: false) }
-            #expect(throws: BlockBackendError.locked(path: path)) { _ = try RawFileBackend(path: path, readOnly: true) }
+            #expect(throws: BlockBackendError.locked(path: path, permission: "write", shared: false)) {
+                _ = try RawFileBackend(path: path, readOnly: false)
+            }
+            #expect(throws: BlockBackendError.locked(path: path, permission: "write", shared: true)) {
+                _ = try RawFileBackend(path: path, readOnly: true)
+            }
+            #expect(throws: Never.self) { _ = try RawFileBackend(path: path, readOnly: false, locking: false) }
             _ = first
         }
         let r1 = try RawFileBackend(path: path, readOnly: true)
         let r2 = try RawFileBackend(path: path, readOnly: true)
         #expect(r1.readOnly && r2.readOnly)
+        #expect(throws: BlockBackendError.locked(path: path, permission: "write", shared: false)) {
+            _ = try RawFileBackend(path: path, readOnly: false)
+        }
         #expect(![UInt8](repeating: 1, count: 512).withUnsafeBytes { r1.write(at: 0, from: $0) })
         #expect(throws: BlockBackendError.self) { _ = try RawFileBackend(path: "/nonexistent.img", readOnly: true) }
         #expect(throws: BlockBackendError.notARegularFile(path: "/tmp")) { _ = try RawFileBackend(path: "/tmp", readOnly: true) }

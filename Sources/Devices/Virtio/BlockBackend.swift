@@ -17,21 +17,26 @@ public protocol BlockBackend: AnyObject, Sendable {
 
 public enum BlockBackendError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, errno: Int32)
-    case locked(path: String)
+    /// Another process holds the image with a permission we need (QEMU's text).
+    case locked(path: String, permission: String, shared: Bool)
+    case cannotLock(path: String, errno: Int32)
     case notARegularFile(path: String)
 
     public var description: String {
         switch self {
         case let .cannotOpen(p, e): "cannot open disk image '\(p)': \(String(cString: strerror(e)))"
-        case let .locked(p): "disk image '\(p)' is in use by another process (it holds a lock on it)"
+        case let .locked(p, what, shared):
+            "disk image '\(p)': Failed to get \(shared ? "shared " : "")\"\(what)\" lock. Is another process using the image [\(p)]?"
+        case let .cannotLock(p, e): "disk image '\(p)': cannot lock it: \(String(cString: strerror(e))) (file.locking=off skips locking)"
         case let .notARegularFile(p): "disk image '\(p)' is not a regular file"
         }
     }
 }
 
 /// A raw image file: pread/pwrite, fdatasync for flush, fallocate for
-/// discard and write-zeroes. Locked with flock (exclusive for read-write,
-/// shared for read-only) so two VMMs cannot both write it.
+/// discard and write-zeroes. Locked as QEMU locks images (ImageLock: OFD
+/// byte-range locks on its permission bytes), so neither two VMMs nor a VMM
+/// and QEMU can both write it; readers share.
 ///
 /// When its format was probed rather than given (`format=` absent), a write
 /// that would make block 0 look like another format (ImageFormat) is
@@ -43,7 +48,7 @@ public final class RawFileBackend: BlockBackend {
     private let fd: Int32
     private let guardsBlockZero: Bool
 
-    public init(path: String, readOnly: Bool, formatProbed: Bool = false) throws(BlockBackendError) {
+    public init(path: String, readOnly: Bool, formatProbed: Bool = false, locking: Bool = true) throws(BlockBackendError) {
         guardsBlockZero = formatProbed
         // O_NONBLOCK: a FIFO must not block the open (it is refused below).
         let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK)
@@ -53,9 +58,16 @@ public final class RawFileBackend: BlockBackend {
             close(fd)
             throw .notARegularFile(path: path)
         }
-        guard flock(fd, (readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
-            close(fd)
-            throw .locked(path: path)
+        if locking {
+            do throws(ImageLock.Conflict) {
+                try ImageLock.lockDisk(fd: fd, readOnly: readOnly)
+            } catch {
+                close(fd)
+                switch error {
+                case let .held(what, shared): throw .locked(path: path, permission: what, shared: shared)
+                case .failed(let e): throw .cannotLock(path: path, errno: e)
+                }
+            }
         }
         self.fd = fd
         self.size = UInt64(st.st_size)
