@@ -54,23 +54,25 @@ enum ImageLock {
         }
     }
 
-    private static func set(_ fd: Int32, at byte: off_t) throws(Conflict) {
+    /// A struct flock for one byte.
+    private static func record(_ type: Int32, at byte: off_t) -> flock {
         var l = flock()
-        l.l_type = Int16(F_RDLCK)
+        l.l_type = Int16(type)
         l.l_whence = Int16(SEEK_SET)
         l.l_start = byte
         l.l_len = 1
+        return l
+    }
+
+    private static func set(_ fd: Int32, at byte: off_t) throws(Conflict) {
+        var l = record(F_RDLCK, at: byte)
         guard fcntl(fd, setLock, &l) == 0 else { throw .failed(errno: errno) }
     }
 
     /// Whether another open file description holds a lock on `byte`
     /// (F_OFD_GETLK with a write lock: ours never conflict with ourselves).
     private static func heldByOthers(_ fd: Int32, at byte: off_t) throws(Conflict) -> Bool {
-        var l = flock()
-        l.l_type = Int16(F_WRLCK)
-        l.l_whence = Int16(SEEK_SET)
-        l.l_start = byte
-        l.l_len = 1
+        var l = record(F_WRLCK, at: byte)
         guard fcntl(fd, getLock, &l) == 0 else { throw .failed(errno: errno) }
         return l.l_type != Int16(F_UNLCK)
     }
