@@ -29,7 +29,7 @@ FIRMWARE := $(CURDIR)/Firmware/build
 # QEMU's own QMP client and pytest, from PyPI, in a virtualenv under .build.
 QMP_VENV := $(CURDIR)/.build/qmp-venv
 
-.PHONY: all deps firmware build run test bench clean qmp-venv linux-guest linux-guest-debian
+.PHONY: all deps firmware build run test bench clean qmp-venv linux-guest linux-guest-debian fuzz fuzz-replay
 
 all: build
 
@@ -76,6 +76,35 @@ qmp-venv: deps
 test: firmware build qmp-venv linux-guest linux-guest-debian
 	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) swift test
 	SWIFTVMM=$(SWIFTVMM) FIRMWARE_DIR=$(FIRMWARE) $(QMP_VENV)/bin/pytest -q -p no:cacheprovider Tests/QMP
+	$(MAKE) fuzz-replay
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+# libFuzzer targets for the parsers of outside input (Fuzz/Harness): each
+# runs FUZZ_SECONDS from the committed seeds in Fuzz/corpus/TARGET (what it
+# finds goes to .build/fuzz/corpus; a crash input to .build/fuzz/artifacts,
+# to be committed to Fuzz/corpus/TARGET as a regression input). Longer:
+# make fuzz FUZZ_SECONDS=3600. Leak reports are off: a leak is not a crash,
+# and the Swift runtime's caches look like leaks to LeakSanitizer.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := qmp-json command-line kernel virtio-blk
+FUZZ_BUILD := $(CURDIR)/.build/fuzz
+fuzz: deps
+	swift build --product swiftvmm-fuzz --build-path $(FUZZ_BUILD) \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts; \
+	  if ASAN_OPTIONS=detect_leaks=0 FUZZ_TARGET=$$t $(FUZZ_BUILD)/debug/swiftvmm-fuzz -max_total_time=$(FUZZ_SECONDS) \
+	       -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- $(FUZZ_BUILD)/corpus/$$t Fuzz/corpus/$$t \
+	       > $(FUZZ_BUILD)/$$t.log 2>&1; then \
+	    echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' $(FUZZ_BUILD)/$$t.log), no finding"; \
+	  else tail -40 $(FUZZ_BUILD)/$$t.log; echo "fuzz $$t: FINDING (see $(FUZZ_BUILD)/artifacts)"; exit 1; fi; \
+	done
+
+# The committed corpus (seeds and past findings) replayed once through a
+# normal build of the same harness.
+fuzz-replay:
+	swift build --product swiftvmm-fuzz
+	@for t in $(FUZZ_TARGETS); do .build/debug/swiftvmm-fuzz $$t Fuzz/corpus/$$t/* || exit 1; done
 
 bench: firmware build
 	$(MAKE) -C Benchmarks

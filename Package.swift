@@ -29,6 +29,10 @@ let package = Package(
         .target(name: "CommandLineOptions", dependencies: ["Machine", "Control"]),
         .executableTarget(name: "swiftvmm", dependencies: ["CommandLineOptions", "Machine", "Control"]),
         // `make bench`: the exit path's own cost, fed synthetic exits.
+        // `make fuzz`: libFuzzer targets for every parser of outside input;
+        // built normally it replays inputs (Fuzz/corpus) once each.
+        .executableTarget(name: "swiftvmm-fuzz", dependencies: ["Control", "CommandLineOptions", "Boot", "Devices", "Memory"],
+                          path: "Fuzz/Harness"),
         .executableTarget(name: "ExitPathBench", dependencies: ["Machine", "KVM", "Memory", "Devices", "CKVM"],
                           path: "Benchmarks/ExitPathBench"),
 

@@ -23,7 +23,8 @@ public struct QMPEndpoint: Equatable, Sendable {
         var server: Bool?
         var wait = true
         for item in items.dropFirst() {
-            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            // An empty item ("a,,b" or a trailing comma) gives [""]: an unknown option, not a crash.
+            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0]
             let value = kv.count > 1 ? kv[1] : "on"
             guard value == "on" || value == "off" else {

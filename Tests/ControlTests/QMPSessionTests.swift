@@ -199,7 +199,7 @@ struct QMPEndpointTests {
         #expect(try QMPEndpoint.parse("tcp::4444,server,nowait").address == .tcp(host: "127.0.0.1", port: 4444))
     }
 
-    @Test("refusals name the value", arguments: ["unix:/x", "unix:/x,server=off", "unix:,server", "tcp:host,server",
+    @Test("refusals name the value", arguments: ["unix:/x", "unix:/x,server=off", "unix:/x,server=on,", "unix:/x,,server=on", "unix:,server", "tcp:host,server",
                                                 "tcp:1.2.3.4:0,server", "stdio,server", "unix:/x,server,colour=red",
                                                 "unix:/x,server=maybe"])
     func refusals(text: String) {
