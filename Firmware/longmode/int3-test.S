@@ -9,6 +9,7 @@
  * VT-x the CPU runs it. QEMU on kvm_pvm stops at the first int3.
  */
 #include "../include/reset.S"
+#include "../include/puts32.S"
         enter_pm32
         mov     %ax, %es
         mov     %ax, %ss
@@ -54,14 +55,7 @@ bp_handler:
         out     %al, %dx
         jmp     *%edi
 
-puts:
-        mov     $0x3F8, %dx
-1:      lodsb
-        test    %al, %al
-        jz      2f
-        out     %al, %dx
-        jmp     1b
-2:      ret
+        puts32
 
         .section .rodata
 ok_text:

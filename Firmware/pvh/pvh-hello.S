@@ -7,6 +7,8 @@
  * COM1 and writes 0x10 to isa-debug-exit (status 0x21), or 0x11 (0x23)
  * when start_info is wrong.
  */
+#include "../include/puts32.S"
+
         .section .note.Xen, "a", @note
         .balign 4
         .long   4                       /* namesz */
@@ -38,13 +40,7 @@ done:   mov     %cl, %al
         cli
         hlt
 
-puts:   mov     $0x3F8, %dx
-1:      lodsb
-        test    %al, %al
-        jz      2f
-        out     %al, %dx
-        jmp     1b
-2:      ret
+        puts32
 
         .section .rodata
 hello:  .asciz  "pvh-hello: start_info ok, command line: "

@@ -72,10 +72,10 @@ public final class EmulationFallbackCounters: Sendable {
 extension EmulationFallback {
     /// Completes the instruction at the vCPU's RIP if the table has it:
     /// reads its bytes through KVM_TRANSLATE and guest memory, updates the
-    /// registers, queues the exception it raises. Returns what it did, or
-    /// nil (nothing changed) when the bytes are not one it knows or the
-    /// vCPU state cannot be read.
-    static func complete(vcpu: VCPU, memory: GuestMemory) -> EmulationFallback? {
+    /// registers, queues the exception it raises. Returns what it did and
+    /// the instruction's RIP, or nil (nothing changed) when the bytes are not
+    /// one it knows or the vCPU state cannot be read.
+    static func complete(vcpu: VCPU, memory: GuestMemory) -> (fallback: EmulationFallback, rip: UInt64)? {
         guard var regs = try? vcpu.registers(), let sregs = try? vcpu.specialRegisters() else { return nil }
         let longMode64 = sregs.efer & (1 << 10) != 0 && sregs.cs.l != 0
         let ipMask: UInt64 = longMode64 ? ~0 : sregs.cs.db != 0 ? 0xFFFF_FFFF : 0xFFFF
@@ -83,6 +83,7 @@ extension EmulationFallback {
         guard let code = codeBytes(vcpu: vcpu, memory: memory, linear: linear, count: longestEncoding),
               let (fallback, length) = decode(code) else { return nil }
         let cpl = sregs.cs.selector & 3
+        let rip = regs.rip
         var exception: UInt8?
         switch fallback {
         case .int3:
@@ -95,7 +96,7 @@ extension EmulationFallback {
             if fpu.fsw & fswErrorSummary != 0 {
                 // #MF is a fault: it is taken at the fwait itself.
                 do { try vcpu.injectException(vector: floatingPointErrorVector) } catch { return nil }
-                return fallback
+                return (fallback, rip)
             }
         }
         regs.rip = (regs.rip &+ UInt64(length)) & ipMask
@@ -105,7 +106,7 @@ extension EmulationFallback {
         } catch {
             return nil
         }
-        return fallback
+        return (fallback, rip)
     }
 
     /// `count` bytes at a guest-linear address, across a page boundary if

@@ -99,8 +99,7 @@ final class VCPURunner: @unchecked Sendable {
     /// EmulationFallback knows it exactly (counted; the first of each kind
     /// is logged, every one with -d fallbacks), else false.
     private func completeForHost() -> Bool {
-        let rip = Log.isDebug || machine.config.logFallbacks ? (try? vcpu.registers().rip) ?? 0 : 0
-        guard let done = EmulationFallback.complete(vcpu: vcpu, memory: machine.memory) else { return false }
+        guard let (done, rip) = EmulationFallback.complete(vcpu: vcpu, memory: machine.memory) else { return false }
         let first = machine.fallbacks.count(done)
         if machine.config.logFallbacks {
             Log.writeLine("swiftvmm: vCPU \(index): completed \(done.name) at RIP=\(CrashReport.h(rip)) for the host's emulator")

@@ -13,12 +13,17 @@ struct ImageLockTests {
         return text.split(separator: "\n").map(String.init).filter { $0.contains(":\(st.st_ino) ") }
     }
 
-    /// QEMU (TCG, paused) with the image on a virtio-blk device; returns once its locks are taken.
-    func startQEMU(_ path: String, readOnly: Bool) throws -> GuestProcess {
-        let q = try GuestProcess(executable: TestEnvironment.qemu, arguments: [
+    /// QEMU (TCG, paused) with the image on a virtio-blk device: it takes its locks at start-up.
+    func qemu(_ path: String, readOnly: Bool) throws -> GuestProcess {
+        try GuestProcess(executable: TestEnvironment.qemu, arguments: [
             "-M", "pc", "-accel", "tcg", "-S", "-display", "none", "-nodefaults",
             "-drive", "file=\(path),format=raw,if=none,id=d0\(readOnly ? ",readonly=on" : "")",
             "-device", "virtio-blk-pci,drive=d0"])
+    }
+
+    /// That QEMU, once its locks are taken.
+    func startQEMU(_ path: String, readOnly: Bool) throws -> GuestProcess {
+        let q = try qemu(path, readOnly: readOnly)
         let deadline = Date().addingTimeInterval(30)
         while Self.locks(on: path).isEmpty && q.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         try #require(!Self.locks(on: path).isEmpty, "QEMU took no locks: \(q.stderr)")
@@ -61,9 +66,7 @@ struct ImageLockTests {
         defer { vm.signal(SIGTERM); _ = vm.waitForExit(timeout: 10) }
         let deadline = Date().addingTimeInterval(10)
         while Self.locks(on: path).isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        let q = try GuestProcess(executable: TestEnvironment.qemu, arguments: [
-            "-M", "pc", "-accel", "tcg", "-S", "-display", "none", "-nodefaults",
-            "-drive", "file=\(path),format=raw,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0"])
+        let q = try qemu(path, readOnly: false)
         #expect(q.waitForExit(timeout: 30) == 1)
         #expect(q.stderr.contains("Failed to get \"write\" lock"), "\(q.stderr)")
     }
